@@ -1,0 +1,390 @@
+/* config-core.c - the core's settings and sections, and the checks that
+ * span several records. */
+#include "config.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "config-private.h"
+
+#define K ((int64_t)1024)
+
+#define FIELD(st, k, t, ...)                                                   \
+	{                                                                      \
+		.key = #k, .type = t, .offset = offsetof(st, k), __VA_ARGS__   \
+	}
+
+/* ---- top-level settings ---- */
+
+#define SETTING(k, t, ...) FIELD(struct mp_cfg_settings, k, t, __VA_ARGS__)
+
+static const struct mp_cfg_field settings_fields[] = {
+	SETTING(hostname, MP_CFG_STRING, .help = "name used in greetings"),
+	SETTING(data_dir, MP_CFG_PATH, .help = "where mail and state live"),
+	SETTING(user, MP_CFG_STRING, .help = "account to run as after bind"),
+	SETTING(plugin_dir, MP_CFG_PATH,
+		.help = "where plugins are loaded from"),
+	SETTING(passwd, MP_CFG_PATH, .help = "the account file"),
+	SETTING(domains, MP_CFG_STRLIST, .help = "mail domains handled here"),
+	SETTING(threads, MP_CFG_INT, .min = 1, .max = 256,
+		.help = "threads for blocking work"),
+};
+
+_Static_assert(MP_NELEMS(settings_fields) <=
+		       MP_NELEMS(((struct mp_config *)0)->setting_lines),
+	       "setting_lines too small");
+
+static int
+default_threads(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	/* Two keep one slow hash from blocking fsyncs; past sixteen the
+	 * disk, not the CPU, is the limit. */
+	return n < 2 ? 2 : n > 16 ? 16 : (int)n;
+}
+
+static void
+settings_defaults(void *p)
+{
+	struct mp_cfg_settings *s = p;
+	char host[256];
+
+	if (gethostname(host, sizeof(host)) != 0)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	s->hostname = mp_xstrdup(host);
+	s->data_dir = mp_xstrdup("/var/lib/moonpost");
+	s->threads = default_threads();
+}
+
+const struct mp_cfg_section mp_cfg_settings_schema = {
+	.name = "settings",
+	.fields = settings_fields,
+	.n_fields = MP_NELEMS(settings_fields),
+	.struct_size = sizeof(struct mp_cfg_settings),
+	.set_defaults = settings_defaults,
+};
+
+/* ---- limits, lua, log ---- */
+
+#define LIMIT(k, t, ...) FIELD(struct mp_cfg_limits, k, t, __VA_ARGS__)
+
+static const struct mp_cfg_field limits_fields[] = {
+	LIMIT(connections, MP_CFG_INT, .min = 1, .max = 1000000,
+	      .help = "connections the whole server accepts"),
+	LIMIT(connections_per_ip, MP_CFG_INT, .min = 1, .max = 100000,
+	      .help = "connections per IPv4 address or IPv6 /64"),
+	LIMIT(shutdown_grace, MP_CFG_DURATION,
+	      .help = "time sessions get to finish on SIGTERM"),
+};
+
+static void
+limits_defaults(void *p)
+{
+	struct mp_cfg_limits *l = p;
+
+	l->connections = 1000;
+	l->connections_per_ip = 20;
+	l->shutdown_grace = 10 * 1000;
+}
+
+const struct mp_cfg_section mp_cfg_limits_schema = {
+	.name = "limits",
+	.fields = limits_fields,
+	.n_fields = MP_NELEMS(limits_fields),
+	.struct_size = sizeof(struct mp_cfg_limits),
+	.set_defaults = limits_defaults,
+};
+
+#define LUA(k, t, ...) FIELD(struct mp_cfg_lua, k, t, __VA_ARGS__)
+
+static const struct mp_cfg_field lua_fields[] = {
+	LUA(scripts, MP_CFG_STRLIST, .help = "scripts loaded in order"),
+	LUA(memory, MP_CFG_SIZE, .min = 64 * K,
+	    .help = "memory one hook call may hold"),
+	LUA(memory_total, MP_CFG_SIZE, .min = 64 * K,
+	    .help = "memory all scripts together may hold"),
+	LUA(instructions, MP_CFG_INT, .min = 1000, .max = 10000000000,
+	    .help = "instructions per hook call"),
+	LUA(timeout, MP_CFG_DURATION, .min = 10,
+	    .help = "time a hook call may take, waits included"),
+};
+
+static void
+lua_defaults(void *p)
+{
+	struct mp_cfg_lua *l = p;
+
+	l->memory = 8 * K * K;
+	l->memory_total = 64 * K * K;
+	l->instructions = 1000000;
+	l->timeout = 5 * 1000;
+}
+
+static bool
+lua_check(const void *p, const char **error_r)
+{
+	const struct mp_cfg_lua *l = p;
+
+	if (l->memory_total < l->memory) {
+		*error_r = "memory_total must be at least memory";
+		return false;
+	}
+	return true;
+}
+
+const struct mp_cfg_section mp_cfg_lua_schema = {
+	.name = "lua",
+	.fields = lua_fields,
+	.n_fields = MP_NELEMS(lua_fields),
+	.struct_size = sizeof(struct mp_cfg_lua),
+	.set_defaults = lua_defaults,
+	.check = lua_check,
+};
+
+static const char *const log_levels[] = {"debug", "info", "warn", "error",
+					 NULL};
+
+static const struct mp_cfg_field log_fields[] = {
+	FIELD(struct mp_cfg_log, level, MP_CFG_ENUM, .choices = log_levels,
+	      .help = "lowest level logged"),
+};
+
+static void
+log_defaults(void *p)
+{
+	((struct mp_cfg_log *)p)->level = MP_LOG_INFO;
+}
+
+const struct mp_cfg_section mp_cfg_log_schema = {
+	.name = "log",
+	.fields = log_fields,
+	.n_fields = MP_NELEMS(log_fields),
+	.struct_size = sizeof(struct mp_cfg_log),
+	.set_defaults = log_defaults,
+};
+
+/* ---- records: listen, tls ---- */
+
+static const char *const tls_modes[] = {"none", "starttls", "implicit", NULL};
+
+#define LISTEN(k, t, ...) FIELD(struct mp_cfg_listener, k, t, __VA_ARGS__)
+
+static const struct mp_cfg_field listen_fields[] = {
+	LISTEN(name, MP_CFG_STRING, .help = "unique name, for logs"),
+	LISTEN(protocol, MP_CFG_STRING, .required = true,
+	       .help = "plugin that serves it: smtp, imap, pop3"),
+	LISTEN(role, MP_CFG_STRING, .help = "plugin-specific: mx, submission"),
+	LISTEN(address, MP_CFG_STRLIST, .required = true,
+	       .help = "IP:port or [IPv6]:port, one or a list"),
+	LISTEN(tls, MP_CFG_ENUM, .choices = tls_modes,
+	       .help = "none, starttls or implicit"),
+};
+
+const struct mp_cfg_section mp_cfg_listen_schema = {
+	.name = "listen",
+	.fields = listen_fields,
+	.n_fields = MP_NELEMS(listen_fields),
+	.struct_size = sizeof(struct mp_cfg_listener),
+	.repeatable = true,
+};
+
+#define TLS(k, t, ...) FIELD(struct mp_cfg_tls, k, t, __VA_ARGS__)
+
+static const struct mp_cfg_field tls_fields[] = {
+	TLS(cert, MP_CFG_PATH, .required = true,
+	    .help = "PEM certificate chain"),
+	TLS(key, MP_CFG_PATH, .required = true, .help = "PEM private key"),
+	TLS(names, MP_CFG_STRLIST, .help = "SNI names; none: the default"),
+};
+
+const struct mp_cfg_section mp_cfg_tls_schema = {
+	.name = "tls",
+	.fields = tls_fields,
+	.n_fields = MP_NELEMS(tls_fields),
+	.struct_size = sizeof(struct mp_cfg_tls),
+	.repeatable = true,
+};
+
+bool
+mp_cfg_listener_finish(struct mp_cfg_listener *l, char **error_r)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	if (l->protocol[0] == '\0') {
+		*error_r = mp_xstrdup("listen.protocol: must not be empty");
+		return false;
+	}
+	for (size_t i = 0; i < l->address.n; i++) {
+		/* IP literals only: binding must not wait on DNS. */
+		if (!mp_addr_parse(l->address.v[i], false, &ss, &len)) {
+			*error_r = mp_xasprintf(
+				"listen.address: '%s' is not IP:port (write "
+				"192.0.2.1:25 or [2001:db8::1]:25; host names "
+				"are not allowed, ports are 1-65535)",
+				l->address.v[i]);
+			return false;
+		}
+	}
+	if (l->name == NULL)
+		l->name = l->role != NULL
+				  ? mp_xasprintf("%s/%s", l->protocol, l->role)
+				  : mp_xstrdup(l->protocol);
+	return true;
+}
+
+/* ---- after the whole file ---- */
+
+void
+mp_cfg_core_finish(struct mp_config *cfg)
+{
+	struct mp_cfg_settings *s = cfg->settings;
+	struct mp_cfg_lua *lua = cfg->slots[MP_CFG_SLOT_LUA].data;
+
+	if (s->passwd == NULL)
+		s->passwd = mp_cfg_path_resolve(s->data_dir, "passwd");
+	/* Domains compare without case (RFC 5321 2.4). */
+	for (size_t i = 0; i < s->domains.n; i++) {
+		for (char *p = s->domains.v[i]; *p != '\0'; p++)
+			*p = (char)tolower((unsigned char)*p);
+	}
+	for (size_t i = 0; i < lua->scripts.n; i++) {
+		char *path =
+			mp_cfg_path_resolve(cfg->base_dir, lua->scripts.v[i]);
+		free(lua->scripts.v[i]);
+		lua->scripts.v[i] = path;
+	}
+}
+
+/* "ip/port" after parsing, so [::0]:25 and [::]:25 compare equal. */
+static void
+address_key(const char *text, char *key, size_t size)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char ip[MP_ADDR_TEXT_MAX];
+	int port;
+
+	if (!mp_addr_parse(text, false, &ss, &len)) {
+		snprintf(key, size, "%s", text);
+		return;
+	}
+	port = mp_addr_ntop((const struct sockaddr *)&ss, ip, sizeof(ip));
+	snprintf(key, size, "%s/%d", ip, port);
+}
+
+static bool
+address_used(const struct mp_cfg_listener *l, size_t upto, const char *key)
+{
+	char other[MP_ADDR_TEXT_MAX + 8];
+
+	for (size_t i = 0; i < upto; i++) {
+		address_key(l->address.v[i], other, sizeof(other));
+		if (strcmp(other, key) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Finds an earlier use of address i of listener n. */
+static bool
+check_address(const struct mp_config *cfg, size_t n, size_t i, char **error_r)
+{
+	const struct mp_cfg_listener *l = mp_cfg_record(&cfg->listeners, n);
+	const char *text = l->address.v[i];
+	char key[MP_ADDR_TEXT_MAX + 8];
+
+	address_key(text, key, sizeof(key));
+	if (address_used(l, i, key)) {
+		*error_r = mp_cfg_error_at(cfg->file, l->line,
+					   "listen: address '%s' is given "
+					   "twice",
+					   text);
+		return false;
+	}
+	for (size_t j = 0; j < n; j++) {
+		const struct mp_cfg_listener *o =
+			mp_cfg_record(&cfg->listeners, j);
+		if (address_used(o, o->address.n, key)) {
+			*error_r = mp_cfg_error_at(
+				cfg->file, l->line,
+				"listen: address '%s' is also used by the "
+				"listener at line %d",
+				text, o->line);
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool
+check_listener(const struct mp_config *cfg, size_t n, char **error_r)
+{
+	const struct mp_cfg_listener *l = mp_cfg_record(&cfg->listeners, n);
+
+	for (size_t i = 0; i < l->address.n; i++) {
+		if (!check_address(cfg, n, i, error_r))
+			return false;
+	}
+	for (size_t j = 0; j < n; j++) {
+		const struct mp_cfg_listener *o =
+			mp_cfg_record(&cfg->listeners, j);
+		if (strcmp(o->name, l->name) == 0) {
+			*error_r =
+				mp_cfg_error_at(cfg->file, l->line,
+						"listen: name '%s' is also "
+						"used by the listener "
+						"at line %d; give each a name",
+						l->name, o->line);
+			return false;
+		}
+	}
+	if (l->tls != MP_TLS_NONE && cfg->tls.n == 0) {
+		*error_r = mp_cfg_error_at(cfg->file, l->line,
+					   "listen: tls = \"%s\" needs a "
+					   "certificate: add tls { cert = ..., "
+					   "key = ... }",
+					   tls_modes[l->tls]);
+		return false;
+	}
+	return true;
+}
+
+/* One certificate without names is the default; a second is ambiguous. */
+static bool
+check_tls(const struct mp_config *cfg, char **error_r)
+{
+	const struct mp_cfg_tls *first = NULL;
+
+	for (size_t i = 0; i < cfg->tls.n; i++) {
+		const struct mp_cfg_tls *t = mp_cfg_record(&cfg->tls, i);
+		if (t->names.n > 0)
+			continue;
+		if (first != NULL) {
+			*error_r = mp_cfg_error_at(
+				cfg->file, t->line,
+				"tls: only one certificate may go without "
+				"names (the default is at line %d)",
+				first->line);
+			return false;
+		}
+		first = t;
+	}
+	return true;
+}
+
+bool
+mp_cfg_core_check(const struct mp_config *cfg, char **error_r)
+{
+	for (size_t n = 0; n < cfg->listeners.n; n++) {
+		if (!check_listener(cfg, n, error_r))
+			return false;
+	}
+	return check_tls(cfg, error_r);
+}

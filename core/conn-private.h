@@ -1,0 +1,105 @@
+/* conn-private.h - the connection struct, shared by conn.c and conn-io.c. */
+#ifndef MOONPOST_CONN_PRIVATE_H
+#define MOONPOST_CONN_PRIVATE_H
+
+#include <ev.h>
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+
+#include <moonpost/conn.h>
+
+#include "addr.h"
+#include "frame.h"
+#include "server-private.h"
+
+/* Output above this holds further input (the peer is not reading). */
+#define MP_CONN_HIGH_WATER (256 * 1024)
+/* Output below this wakes a producer waiting in on_writable(). */
+#define MP_CONN_LOW_WATER (64 * 1024)
+/* Buffered input beyond this, in byte mode, means the plugin is not
+ * consuming what it asked for: the connection is dropped. */
+#define MP_CONN_INPUT_MAX (MP_READ_CHUNK + 64 * 1024)
+/* Time allowed for a TLS handshake, and for a closing connection to take
+ * its last output. */
+#define MP_CONN_HANDSHAKE_TIMEOUT_MS 30000
+#define MP_CONN_CLOSE_TIMEOUT_MS     10000
+
+enum conn_state {
+	CONN_HANDSHAKE, /* TLS handshake before the session can go on */
+	CONN_OPEN,      /* the session runs */
+	CONN_CLOSING,   /* no more input: sending what is queued */
+	CONN_DEAD,      /* socket gone; kept only by references */
+};
+
+struct mp_conn {
+	struct mp_server *server;
+	struct mp_listener *listener;
+	const struct mp_plugin *plugin;
+	struct mp_config *config; /* generation at accept, referenced */
+	struct mp_tls *tls;       /* certificates for (START)TLS, referenced */
+	unsigned refcount;
+	enum conn_state state;
+	int fd;
+	ev_io io;
+	ev_timer timer;
+	int io_events; /* what io is armed for */
+
+	char id[16];
+	char peer_ip[MP_ADDR_TEXT_MAX];
+	char local_ip[MP_ADDR_TEXT_MAX];
+	int peer_port;
+	int local_port;
+	struct sockaddr_storage peer;
+	uint8_t limit_key[16];
+
+	SSL *ssl;
+	struct mp_framer framer;
+	struct mp_buf in;  /* unconsumed input; released when empty */
+	struct mp_buf out; /* unsent output from out_off on; released when
+			      empty */
+	size_t out_off;
+	uint64_t timeout_ms;
+
+	bool opened;               /* on_open was called: on_close is owed */
+	bool paused;               /* the plugin holds input */
+	bool starttls;             /* upgrade once output is flushed */
+	bool want_writable;        /* the plugin waits for on_writable */
+	bool in_callback;          /* inside a plugin callback */
+	bool peer_eof;             /* the client closed its side */
+	bool write_blocked;        /* last write hit EAGAIN / WANT_WRITE */
+	bool tls_write_wants_read; /* SSL_write needs the socket readable */
+	bool tls_read_wants_write; /* SSL_read needs it writable */
+	int hs_want;               /* the handshake waits for EV_READ/WRITE */
+	bool on_work_list;
+
+	const char *action;
+	const char *close_reason;
+	char *user;
+	void *data;
+
+	struct mp_conn *prev, *next; /* server->conns */
+	struct mp_conn *work_next;   /* server->work */
+};
+
+/* conn-io.c: moving bytes. */
+
+/* Reads once into buf; >0 bytes, 0 at end of stream, -1 when nothing is
+ * there now, -2 on error (logged). */
+ssize_t mp_conn_io_read(struct mp_conn *conn, char *buf, size_t size);
+/* Sends as much queued output as the socket takes; false on a fatal
+ * error (logged). */
+bool mp_conn_io_flush(struct mp_conn *conn);
+/* Drives the TLS handshake; MP_OK when done, MP_AGAIN to wait, MP_ERROR
+ * when it failed (logged). */
+enum mp_status mp_conn_io_handshake(struct mp_conn *conn);
+/* Starts TLS on the socket; false when no session could be made. */
+bool mp_conn_io_tls_start(struct mp_conn *conn);
+/* Sends close_notify once, without waiting for the peer's. */
+void mp_conn_io_tls_shutdown(struct mp_conn *conn);
+
+/* conn.c */
+
+/* Puts conn on the server's work list (runs before the loop next waits). */
+void mp_conn_schedule(struct mp_conn *conn);
+
+#endif

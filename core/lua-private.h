@@ -1,0 +1,160 @@
+/* lua-private.h - what the Lua runtime, hook calls and the moonpost module
+ * share: the runtime and call structs, the protected entry point, waits.
+ *
+ * Lua's own headers must be included before this one. */
+#ifndef MOONPOST_LUA_PRIVATE_H
+#define MOONPOST_LUA_PRIVATE_H
+
+#include <ev.h>
+
+#include <moonpost/lua.h>
+
+/* Metatable name of the verdict userdata (which holds a struct mp_verdict). */
+#define MP_LUA_VERDICT_MT "moonpost.verdict"
+
+/* Room for "path:line:" as lua_getinfo() gives it (short_src is at most
+ * LUA_IDSIZE bytes) plus the line number. */
+#define MP_LUA_WHERE_MAX (LUA_IDSIZE + 24)
+
+struct mp_lua {
+	lua_State *L;
+	struct ev_loop *loop;
+	int refs;
+	/* Limits copied from the config; 0 means no limit. */
+	uint64_t memory;
+	uint64_t memory_total;
+	int64_t instructions;
+	uint64_t timeout_ms;
+	int hook_step; /* instructions between two count-hook ticks */
+
+	size_t total;                /* bytes the state holds now */
+	struct mp_lua_call *running; /* call whose coroutine runs now */
+	lua_State *running_co;       /* and that coroutine */
+	bool loading;                /* scripts run their top level */
+
+	struct mp_strlist hooks; /* hook names that exist */
+	size_t *nhandlers;       /* handlers per hook, same order */
+	int handlers_ref;        /* registry: {[hook index + 1] = {fn, ...}} */
+	int env_mt_ref;          /* registry: metatable of every script _ENV */
+
+	struct mp_lua_call *calls; /* calls in flight */
+	size_t ncalls;
+};
+
+/* What a suspended call waits on, and how to stop waiting. */
+struct mp_lua_wait {
+	const char *what;           /* "sleep": names the wait in messages */
+	void (*cancel)(void *data); /* stops it; the wake will never come */
+	void *data;
+};
+
+enum mp_lua_call_state {
+	MP_LUA_CALL_RUNNING = 0,
+	MP_LUA_CALL_WAITING,
+	MP_LUA_CALL_DONE,
+};
+
+/* One hook call, or the top level of a script while it loads. */
+struct mp_lua_call {
+	struct mp_lua *lua;
+	struct mp_lua_call *prev, *next;
+	enum mp_lua_call_state state;
+	bool loading;     /* a script's top level, not a hook call */
+	const char *hook; /* borrowed from lua->hooks; NULL while loading */
+	size_t hook_index;
+	char *session; /* NULL when the caller gave none */
+	mp_lua_push_fn *push;
+	mp_lua_done_fn *done;
+	void *ctx;
+
+	lua_State *args; /* thread holding the arguments push gave */
+	int args_ref;
+	int nargs;
+	int chunk_ref; /* loading: the script's main function */
+	lua_State *co; /* coroutine of the handler running or waiting */
+	int co_ref;
+	size_t handler; /* 1-based index of the next handler to start */
+	size_t nhandlers;
+	int resume_nargs;
+	mp_lua_push_fn *wake_push; /* values a finished wait hands back */
+	void *wake_ctx;
+
+	/* Bounds, shared by every handler of the call. */
+	int64_t executed;
+	int64_t mem; /* net bytes allocated while running, never below 0 */
+	bool mem_over;
+	uint64_t deadline; /* mp_now_ms() value; UINT64_MAX without timeout */
+	bool killed;
+	char kill_msg[MP_LUA_WHERE_MAX + 96];
+
+	bool waiting;
+	struct mp_lua_wait wait;
+	ev_timer timer; /* the call's timeout while it waits */
+
+	struct mp_verdict verdict;
+	char *error;     /* why it failed, "path:line: message" */
+	char *traceback; /* debug logging only */
+};
+
+/* lua-runtime.c */
+
+/* The runtime that owns L (any thread of the state). */
+struct mp_lua *mp_lua_from_state(lua_State *L);
+/* The single way C enters Lua: runs fn on the main thread in protected mode
+ * with lightuserdata ud as its only argument, a message handler that turns
+ * any error into a string, and (debug builds) a check that the stack is
+ * balanced. Hook coroutines are resumed from inside fn with
+ * mp_lua_resume(), which applies the budget and the memory cap. Returns
+ * false and *error_r (caller frees) when fn raised an error. */
+bool mp_lua_protect(struct mp_lua *lua, lua_CFunction fn, void *ud,
+		    char **error_r);
+/* Resumes call->co with nargs values, attributing its instructions and
+ * allocations to call. Same results as lua_resume(). */
+int mp_lua_resume(struct mp_lua_call *call, lua_State *from, int nargs,
+		  int *nresults_r);
+/* Prepares a new handler coroutine: installs the instruction-count hook. */
+void mp_lua_bound_thread(struct mp_lua *lua, lua_State *co);
+/* Writes "path:line:" of the innermost Lua function on co's stack, or ""
+ * when there is none. Allocates nothing. */
+void mp_lua_where(lua_State *co, char *buf, size_t size);
+/* Registry-held table: the metatable given to each script's _ENV. */
+void mp_lua_push_env_mt(lua_State *L, struct mp_lua *lua);
+
+/* lua-hook.c */
+
+/* Index of a hook name in lua->hooks, or -1. */
+int mp_lua_hook_find(const struct mp_lua *lua, const char *name);
+/* [-0, +0, e] Appends the function at index fn to the handlers of hook. */
+void mp_lua_hook_add(lua_State *L, struct mp_lua *lua, int hook, int fn);
+/* Runs a script's main function (a registry ref) as a bounded call.
+ * Returns false with *error_r ("path:line: message", caller frees). */
+bool mp_lua_run_chunk(struct mp_lua *lua, int chunk_ref, char **error_r);
+/* The call whose handler runs on L now, or NULL (scripts loading give the
+ * load call, whose ->loading is set). */
+struct mp_lua_call *mp_lua_call_current(lua_State *L);
+/* Suspends the running handler until mp_lua_call_wake(). Records wait so
+ * a timeout or a cancel can stop it. Use as `return mp_lua_call_wait(...)`
+ * from a C function that Lua called; raises an error instead of waiting
+ * when the handler cannot yield here (a C function such as table.sort is
+ * in between), so check that before starting the wait: see
+ * mp_lua_call_can_wait(). */
+int mp_lua_call_wait(lua_State *L, struct mp_lua_call *call,
+		     const struct mp_lua_wait *wait);
+/* Raises an error unless the handler running on L can wait now; returns
+ * the call. Call it before starting whatever the wait is for. */
+struct mp_lua_call *mp_lua_call_can_wait(lua_State *L, const char *what);
+/* Ends the wait of call (from a loop callback) and runs the handler on;
+ * push (may be NULL) gives the values the waiting function returns. The
+ * call may finish, and its done run, before this returns. */
+void mp_lua_call_wake(struct mp_lua_call *call, mp_lua_push_fn *push,
+		      void *ctx);
+
+/* lua-moonpost.c */
+
+/* [-0, +1, m] Pushes the `moonpost` module table (not yet frozen) and
+ * registers the verdict metatable. */
+void mp_lua_open_moonpost(lua_State *L);
+/* The verdict at idx, or NULL when the value is not one. */
+const struct mp_verdict *mp_lua_to_verdict(lua_State *L, int idx);
+
+#endif

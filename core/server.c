@@ -1,0 +1,682 @@
+/* server.c - start, run, reload and stop the server.
+ *
+ * Start order matters: the config is read and the plugins it names are
+ * loaded, certificates are read and sockets bound while still privileged,
+ * then privileges are dropped, and only then do plugins initialise and Lua
+ * scripts load, so that a reload (which runs unprivileged) sees the same
+ * files the start did. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <moonpost/log.h>
+#include <moonpost/lua.h>
+#include <moonpost/pool.h>
+
+#include "iplimit.h"
+#include "plugin-loader.h"
+#include "server-private.h"
+#include "tls.h"
+
+/* Hooks the core itself fires; plugins add theirs in their descriptor. */
+static const char *const core_hooks[] = {NULL};
+
+const char *
+mp_default_plugin_dir(void)
+{
+	/* A binary run from the build tree uses the plugins built beside
+	 * it; libtool puts the real binary in .libs/. */
+	static char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char *slash;
+
+	if (n <= 0)
+		return PKGLIBDIR;
+	exe[n] = '\0';
+	slash = strrchr(exe, '/');
+	if (slash == NULL)
+		return PKGLIBDIR;
+	*slash = '\0';
+	if (strcmp(exe, BUILD_DIR) == 0 || strcmp(exe, BUILD_DIR "/.libs") == 0)
+		return BUILD_DIR "/plugins/.libs";
+	return PKGLIBDIR;
+}
+
+static struct mp_config *
+load_config(struct mp_server *server,
+	    const struct mp_cfg_section *const *sections, char **error_r)
+{
+	const struct mp_server_settings *set = &server->settings;
+
+	if (set->config_path != NULL)
+		return mp_config_load(set->config_path, sections, error_r);
+	return mp_config_load_string(set->config_name, set->config_source,
+				     set->config_dir, sections, error_r);
+}
+
+static bool
+check_role(const struct mp_config *cfg, const struct mp_cfg_listener *rec,
+	   const struct mp_plugin *p, char **error_r)
+{
+	const char *file = mp_config_file(cfg);
+
+	if (p->roles == NULL) {
+		if (rec->role == NULL)
+			return true;
+		*error_r = mp_xasprintf("%s:%d: listener %s: plugin %s takes "
+					"no role",
+					file, rec->line, rec->name, p->name);
+		return false;
+	}
+	for (size_t i = 0; rec->role != NULL && p->roles[i] != NULL; i++) {
+		if (strcmp(p->roles[i], rec->role) == 0)
+			return true;
+	}
+	struct mp_buf roles = {0};
+	for (size_t i = 0; p->roles[i] != NULL; i++)
+		mp_buf_printf(&roles, "%s%s", i > 0 ? ", " : "", p->roles[i]);
+	*error_r =
+		mp_xasprintf("%s:%d: listener %s: plugin %s needs a role, "
+			     "one of: %s",
+			     file, rec->line, rec->name, p->name, roles.data);
+	mp_buf_free(&roles);
+	return false;
+}
+
+/* Finds the plugin a listener names; NULL with *error_r NULL means "skip
+ * this listener" (dev mode, plugin not built). */
+static const struct mp_plugin *
+listener_plugin(struct mp_server *server, const struct mp_cfg_listener *rec,
+		char **error_r)
+{
+	const struct mp_plugin *p =
+		mp_plugin_find(server->plugins, rec->protocol);
+	char *why = NULL;
+
+	*error_r = NULL;
+	if (p != NULL)
+		return p;
+	if (server->settings.dev &&
+	    !mp_plugin_exists(server->plugin_dir, rec->protocol)) {
+		mp_log(MP_LOG_INFO,
+		       "event=listener_skipped listener=%s reason=%s",
+		       mp_q(rec->name), mp_q("plugin not built yet"));
+		return NULL;
+	}
+	p = mp_plugin_load(server->plugins, server->plugin_dir, rec->protocol,
+			   &why);
+	if (p == NULL) {
+		*error_r = mp_xasprintf("%s:%d: listener %s: %s",
+					mp_config_file(server->config),
+					rec->line, rec->name, why);
+		free(why);
+	}
+	return p;
+}
+
+static void
+add_listener(struct mp_server *server, const struct mp_cfg_listener *rec,
+	     const struct mp_plugin *p, const char *address)
+{
+	struct mp_listener *l;
+
+	server->listeners = mp_xrealloc(server->listeners,
+					(server->n_listeners + 1) *
+						sizeof(*server->listeners));
+	l = &server->listeners[server->n_listeners++];
+	memset(l, 0, sizeof(*l));
+	l->server = server;
+	l->plugin = p;
+	l->fd = -1;
+	l->address = mp_xstrdup(address);
+	l->rec.name = mp_xstrdup(rec->name);
+	l->rec.protocol = mp_xstrdup(rec->protocol);
+	l->rec.role = mp_xstrdup(rec->role);
+	l->rec.tls = rec->tls;
+	l->rec.line = rec->line;
+	for (size_t i = 0; i < rec->address.n; i++)
+		mp_strlist_add(&l->rec.address, rec->address.v[i]);
+}
+
+static bool
+setup_plugins(struct mp_server *server, char **error_r)
+{
+	const struct mp_config *cfg = server->config;
+	const struct mp_plugin *const *b = server->settings.builtin_plugins;
+
+	for (size_t i = 0; b != NULL && b[i] != NULL; i++) {
+		if (mp_plugin_add_builtin(server->plugins, b[i], error_r) ==
+		    NULL)
+			return false;
+	}
+	for (size_t i = 0; i < mp_config_listener_count(cfg); i++) {
+		const struct mp_cfg_listener *rec = mp_config_listener(cfg, i);
+		const struct mp_plugin *p =
+			listener_plugin(server, rec, error_r);
+		if (p == NULL) {
+			if (*error_r != NULL)
+				return false;
+			continue;
+		}
+		if (!check_role(cfg, rec, p, error_r))
+			return false;
+		for (size_t j = 0; j < rec->address.n; j++)
+			add_listener(server, rec, p, rec->address.v[j]);
+	}
+	return true;
+}
+
+static bool
+drop_privileges(const char *user, bool dev, char **error_r)
+{
+	struct passwd *pw;
+
+	if (user == NULL) {
+		if (geteuid() != 0 || dev)
+			return true;
+		*error_r = mp_xstrdup("refusing to run as root: set `user = "
+				      "\"moonpost\"` (or another account) in "
+				      "the config");
+		return false;
+	}
+	pw = getpwnam(user);
+	if (pw == NULL) {
+		*error_r = mp_xasprintf("user %s: no such account", user);
+		return false;
+	}
+	if (pw->pw_uid == geteuid())
+		return true; /* already that user (tests, containers) */
+	if (initgroups(pw->pw_name, pw->pw_gid) != 0 ||
+	    setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
+		*error_r = mp_xasprintf("cannot switch to user %s: %s", user,
+					strerror(errno));
+		return false;
+	}
+	if (pw->pw_uid != 0 && setuid(0) == 0) {
+		*error_r = mp_xstrdup("privileges could be regained");
+		return false;
+	}
+	mp_log(MP_LOG_INFO, "event=privileges_dropped user=%s uid=%u",
+	       mp_q(user), (unsigned)pw->pw_uid);
+	return true;
+}
+
+static void
+log_level_from(const struct mp_config *cfg)
+{
+	mp_log_set_level((enum mp_log_level)mp_config_log(cfg)->level);
+}
+
+static void
+collect_hooks(struct mp_server *server)
+{
+	mp_strlist_free(&server->hook_names);
+	for (size_t i = 0; core_hooks[i] != NULL; i++)
+		mp_strlist_add(&server->hook_names, core_hooks[i]);
+	for (size_t i = 0; i < mp_plugin_count(server->plugins); i++) {
+		const char *const *h = mp_plugin_at(server->plugins, i)->hooks;
+
+		for (size_t j = 0; h != NULL && h[j] != NULL; j++) {
+			if (!mp_strlist_contains(&server->hook_names, h[j]))
+				mp_strlist_add(&server->hook_names, h[j]);
+		}
+	}
+}
+
+static const char *const *
+hook_names(struct mp_server *server)
+{
+	static const char *const none[] = {NULL};
+
+	return server->hook_names.n > 0
+		       ? (const char *const *)server->hook_names.v
+		       : none;
+}
+
+static bool
+init_plugins(struct mp_server *server, char **error_r)
+{
+	for (size_t i = 0; i < mp_plugin_count(server->plugins); i++) {
+		const struct mp_plugin *p = mp_plugin_at(server->plugins, i);
+		const char *why = NULL;
+
+		if (p->init != NULL && !p->init(server, &why)) {
+			*error_r =
+				mp_xasprintf("plugin %s: %s", p->name,
+					     why != NULL ? why : "init failed");
+			return false;
+		}
+		server->plugins_inited++;
+		mp_log(MP_LOG_DEBUG, "event=plugin_loaded name=%s version=%s",
+		       p->name, mp_q(p->version));
+	}
+	return true;
+}
+
+static void work_cb(struct ev_loop *loop, ev_prepare *w, int revents);
+static void idle_cb(struct ev_loop *loop, ev_idle *w, int revents);
+static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents);
+static void grace_cb(struct ev_loop *loop, ev_timer *w, int revents);
+
+static void
+init_watchers(struct mp_server *server)
+{
+	struct ev_loop *loop = server->loop;
+
+	ev_prepare_init(&server->work_watcher, work_cb);
+	server->work_watcher.data = server;
+	ev_prepare_start(loop, &server->work_watcher);
+	ev_unref(loop); /* only connections and listeners keep ev_run up */
+	ev_idle_init(&server->work_idle, idle_cb);
+	server->work_idle.data = server;
+	ev_init(&server->grace, grace_cb);
+	server->grace.data = server;
+	/* OpenSSL writes with write(2), which raises SIGPIPE on a closed
+	 * connection; plain sends use MSG_NOSIGNAL. */
+	signal(SIGPIPE, SIG_IGN);
+	if (server->settings.no_signals)
+		return;
+	ev_signal_init(&server->sig_term, signal_cb, SIGTERM);
+	ev_signal_init(&server->sig_int, signal_cb, SIGINT);
+	ev_signal_init(&server->sig_hup, signal_cb, SIGHUP);
+	server->sig_term.data = server->sig_int.data = server->sig_hup.data =
+		server;
+	ev_signal_start(loop, &server->sig_term);
+	ev_signal_start(loop, &server->sig_int);
+	ev_signal_start(loop, &server->sig_hup);
+}
+
+static void
+copy_settings(struct mp_server *server, const struct mp_server_settings *set)
+{
+	server->settings = *set;
+	server->settings.config_path = mp_xstrdup(set->config_path);
+	server->settings.config_source = mp_xstrdup(set->config_source);
+	server->settings.config_name = mp_xstrdup(
+		set->config_name != NULL ? set->config_name : "<config>");
+	server->settings.config_dir =
+		mp_xstrdup(set->config_dir != NULL ? set->config_dir : ".");
+	server->settings.plugin_dir = mp_xstrdup(set->plugin_dir);
+}
+
+/* Everything up to and including binding, run with the privileges the
+ * process started with. */
+static bool
+start_privileged(struct mp_server *server, char **error_r)
+{
+	const char *dir;
+
+	server->config = load_config(server, NULL, error_r);
+	if (server->config == NULL)
+		return false;
+	log_level_from(server->config);
+	dir = server->settings.plugin_dir;
+	if (dir == NULL)
+		dir = mp_config_plugin_dir(server->config);
+	server->plugin_dir =
+		mp_xstrdup(dir != NULL ? dir : mp_default_plugin_dir());
+	if (!setup_plugins(server, error_r))
+		return false;
+	/* Again, now that the plugins' sections can be checked. */
+	mp_config_unref(&server->config);
+	server->config = load_config(
+		server, mp_plugin_sections(server->plugins), error_r);
+	if (server->config == NULL)
+		return false;
+	server->tls = mp_tls_new(server->config, error_r);
+	if (server->tls == NULL && *error_r != NULL)
+		return false;
+	collect_hooks(server);
+	if (server->settings.check_only)
+		return true;
+	return mp_listeners_open(server, error_r);
+}
+
+struct mp_server *
+mp_server_new(const struct mp_server_settings *set, char **error_r)
+{
+	struct mp_server *server = mp_xcalloc(1, sizeof(*server));
+	uint32_t seed = 0;
+
+	*error_r = NULL;
+	copy_settings(server, set);
+	server->loop = ev_loop_new(EVFLAG_AUTO);
+	server->plugins = mp_plugin_set_new();
+	server->iplimit = mp_iplimit_new();
+	server->scratch = mp_xmalloc(MP_READ_CHUNK);
+	if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
+		seed = (uint32_t)getpid();
+	server->id_seed = seed & 0xfffff;
+	init_watchers(server);
+
+	if (!start_privileged(server, error_r))
+		goto fail;
+	if (set->check_only) {
+		server->lua =
+			mp_lua_new(server->loop, mp_config_lua(server->config),
+				   hook_names(server), error_r);
+		if (server->lua == NULL)
+			goto fail;
+		return server;
+	}
+	if (!drop_privileges(mp_config_user(server->config), set->dev, error_r))
+		goto fail;
+	server->pool = mp_pool_new(server->loop,
+				   (unsigned)mp_config_threads(server->config));
+	if (!init_plugins(server, error_r))
+		goto fail;
+	server->lua = mp_lua_new(server->loop, mp_config_lua(server->config),
+				 hook_names(server), error_r);
+	if (server->lua == NULL)
+		goto fail;
+	return server;
+fail:
+	mp_server_free(&server);
+	return NULL;
+}
+
+int
+mp_server_run(struct mp_server *server)
+{
+	mp_listeners_start(server);
+	mp_log(MP_LOG_INFO, "event=started pid=%d listeners=%zu config=%s",
+	       (int)getpid(), server->n_listeners,
+	       mp_q(mp_config_file(server->config)));
+	ev_run(server->loop, 0);
+	mp_log(MP_LOG_INFO, "event=stopped");
+	return server->exit_code;
+}
+
+void
+mp_server_conns_drained(struct mp_server *server)
+{
+	ev_timer_stop(server->loop, &server->grace);
+	ev_break(server->loop, EVBREAK_ALL);
+}
+
+static void
+abort_all(struct mp_server *server, const char *reason)
+{
+	while (server->conns != NULL)
+		mp_conn_abort(server->conns, reason);
+}
+
+void
+mp_server_stop(struct mp_server *server)
+{
+	const struct mp_cfg_limits *limits;
+
+	if (server->stopping) {
+		abort_all(server, "second stop request");
+		return;
+	}
+	server->stopping = true;
+	mp_listeners_close(server);
+	mp_log(MP_LOG_INFO, "event=stopping connections=%zu", server->n_conns);
+	if (server->n_conns == 0) {
+		mp_server_conns_drained(server);
+		return;
+	}
+	limits = mp_config_limits(server->config);
+	ev_timer_set(&server->grace, (double)limits->shutdown_grace / 1000.0,
+		     0);
+	ev_timer_start(server->loop, &server->grace);
+	mp_conn_shutdown_all(server);
+}
+
+static void
+grace_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct mp_server *server = w->data;
+
+	mp_log(MP_LOG_WARN, "event=shutdown_grace_over connections=%zu",
+	       server->n_conns);
+	abort_all(server, "shutdown grace period over");
+}
+
+static bool
+listeners_equal(const struct mp_server *server, const struct mp_config *cfg)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < mp_config_listener_count(cfg); i++) {
+		const struct mp_cfg_listener *rec = mp_config_listener(cfg, i);
+
+		for (size_t j = 0; j < rec->address.n; j++, n++) {
+			const struct mp_listener *l;
+
+			if (n >= server->n_listeners)
+				return false;
+			l = &server->listeners[n];
+			if (strcmp(l->address, rec->address.v[j]) != 0 ||
+			    strcmp(l->rec.protocol, rec->protocol) != 0 ||
+			    l->rec.tls != rec->tls)
+				return false;
+		}
+	}
+	return n == server->n_listeners;
+}
+
+static void
+swap_tls(struct mp_server *server, const struct mp_config *cfg)
+{
+	char *error = NULL;
+	struct mp_tls *tls = mp_tls_new(cfg, &error);
+
+	if (error != NULL) {
+		/* Often a key only root can read: keep serving with the
+		 * certificates loaded at start. */
+		mp_log(MP_LOG_WARN, "event=reload_tls_kept_old error=%s",
+		       mp_q(error));
+		free(error);
+		return;
+	}
+	mp_tls_unref(&server->tls);
+	server->tls = tls;
+}
+
+bool
+mp_server_reload(struct mp_server *server, char **error_r)
+{
+	struct mp_config *cfg;
+	struct mp_lua *lua;
+
+	cfg = load_config(server, mp_plugin_sections(server->plugins), error_r);
+	if (cfg == NULL)
+		return false;
+	lua = mp_lua_new(server->loop, mp_config_lua(cfg), hook_names(server),
+			 error_r);
+	if (lua == NULL) {
+		mp_config_unref(&cfg);
+		return false;
+	}
+	if (!server->settings.dev && !listeners_equal(server, cfg))
+		mp_log(MP_LOG_WARN,
+		       "event=reload_listeners_unchanged "
+		       "reason=%s",
+		       mp_q("listener changes take effect on restart"));
+	swap_tls(server, cfg);
+	mp_lua_unref(&server->lua);
+	server->lua = lua;
+	mp_config_unref(&server->config);
+	server->config = cfg;
+	log_level_from(cfg);
+	mp_log(MP_LOG_INFO, "event=reloaded config=%s",
+	       mp_q(mp_config_file(cfg)));
+	return true;
+}
+
+static void
+signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct mp_server *server = w->data;
+	char *error = NULL;
+
+	if (w->signum != SIGHUP) {
+		mp_log(MP_LOG_INFO, "event=signal signal=%s",
+		       w->signum == SIGTERM ? "TERM" : "INT");
+		mp_server_stop(server);
+		return;
+	}
+	mp_log(MP_LOG_INFO, "event=signal signal=HUP");
+	if (!mp_server_reload(server, &error)) {
+		mp_log(MP_LOG_ERROR, "event=reload_failed error=%s",
+		       mp_q(error));
+		free(error);
+	}
+}
+
+static void
+work_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	mp_conn_run_work(w->data);
+}
+
+static void
+idle_cb(struct ev_loop *loop, ev_idle *w, int revents)
+{
+	/* Nothing: being active keeps ev_run from blocking while the work
+	 * list still has entries for the next ev_prepare. */
+}
+
+static void
+stop_signals(struct mp_server *server)
+{
+	if (server->settings.no_signals)
+		return;
+	ev_signal_stop(server->loop, &server->sig_term);
+	ev_signal_stop(server->loop, &server->sig_int);
+	ev_signal_stop(server->loop, &server->sig_hup);
+}
+
+static void
+free_listeners(struct mp_server *server)
+{
+	mp_listeners_close(server);
+	for (size_t i = 0; i < server->n_listeners; i++) {
+		struct mp_listener *l = &server->listeners[i];
+
+		free(l->address);
+		free(l->rec.name);
+		free(l->rec.protocol);
+		free(l->rec.role);
+		mp_strlist_free(&l->rec.address);
+	}
+	MP_FREE(server->listeners);
+	server->n_listeners = 0;
+}
+
+static void
+deinit_plugins(struct mp_server *server)
+{
+	for (size_t i = server->plugins_inited; i > 0; i--) {
+		const struct mp_plugin *p =
+			mp_plugin_at(server->plugins, i - 1);
+
+		if (p->deinit != NULL)
+			p->deinit(server);
+	}
+	server->plugins_inited = 0;
+}
+
+static void
+free_settings(struct mp_server_settings *set)
+{
+	free((char *)set->config_path);
+	free((char *)set->config_source);
+	free((char *)set->config_name);
+	free((char *)set->config_dir);
+	free((char *)set->plugin_dir);
+}
+
+void
+mp_server_free(struct mp_server **serverp)
+{
+	struct mp_server *server = *serverp;
+
+	if (server == NULL)
+		return;
+	server->stopping = true;
+	abort_all(server, "server freed");
+	mp_conn_run_work(server);
+	free_listeners(server);
+	/* Blocking work still running (an fsync) finishes first. */
+	mp_pool_free(&server->pool);
+	mp_lua_unref(&server->lua);
+	deinit_plugins(server);
+	stop_signals(server);
+	ev_ref(server->loop);
+	ev_prepare_stop(server->loop, &server->work_watcher);
+	ev_idle_stop(server->loop, &server->work_idle);
+	ev_timer_stop(server->loop, &server->grace);
+	ev_loop_destroy(server->loop);
+	mp_tls_unref(&server->tls);
+	mp_config_unref(&server->config);
+	mp_plugin_set_free(&server->plugins);
+	mp_iplimit_free(&server->iplimit);
+	mp_strlist_free(&server->hook_names);
+	free(server->scratch);
+	free(server->plugin_dir);
+	free_settings(&server->settings);
+	free(server);
+	*serverp = NULL;
+}
+
+const struct mp_cfg_listener *
+mp_server_listener(const struct mp_server *server, size_t i,
+		   const char **address_r)
+{
+	*address_r = server->listeners[i].address;
+	return &server->listeners[i].rec;
+}
+
+struct ev_loop *
+mp_server_loop(struct mp_server *server)
+{
+	return server->loop;
+}
+
+struct mp_pool *
+mp_server_pool(struct mp_server *server)
+{
+	return server->pool;
+}
+
+struct mp_lua *
+mp_server_lua(struct mp_server *server)
+{
+	return server->lua;
+}
+
+const struct mp_config *
+mp_server_config(struct mp_server *server)
+{
+	return server->config;
+}
+
+bool
+mp_server_is_stopping(const struct mp_server *server)
+{
+	return server->stopping;
+}
+
+size_t
+mp_server_conn_count(const struct mp_server *server)
+{
+	return server->n_conns;
+}
+
+size_t
+mp_server_listener_count(const struct mp_server *server)
+{
+	return server->n_listeners;
+}
