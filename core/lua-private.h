@@ -43,7 +43,8 @@ struct mp_lua {
 
 /* What a suspended call waits on, and how to stop waiting. */
 struct mp_lua_wait {
-	const char *what;           /* "sleep": names the wait in messages */
+	const char
+		*what; /* static string ("sleep") naming the wait in messages */
 	void (*cancel)(void *data); /* stops it; the wake will never come */
 	void *data;
 };
@@ -132,20 +133,28 @@ bool mp_lua_run_chunk(struct mp_lua *lua, int chunk_ref, char **error_r);
 /* The call whose handler runs on L now, or NULL (scripts loading give the
  * load call, whose ->loading is set). */
 struct mp_lua_call *mp_lua_call_current(lua_State *L);
-/* Suspends the running handler until mp_lua_call_wake(). Records wait so
- * a timeout or a cancel can stop it. Use as `return mp_lua_call_wait(...)`
- * from a C function that Lua called; raises an error instead of waiting
- * when the handler cannot yield here (a C function such as table.sort is
- * in between), so check that before starting the wait: see
- * mp_lua_call_can_wait(). */
+/* How a C function that Lua called waits (moonpost.sleep; DNS later):
+ *
+ *   call = mp_lua_call_can_wait(L, "moonpost.sleep");  may raise
+ *   start the timer or the query; nothing may raise from here on
+ *   return mp_lua_call_wait(L, call, &wait);
+ *
+ * and, from the loop callback that sees the result, after releasing what
+ * the wait held, mp_lua_call_wake(call, push, ctx). */
+
+/* Raises an error unless the handler running on L can wait now (a hook
+ * handler, not a script's top level, with no C function such as
+ * table.sort in between); returns the call. */
+struct mp_lua_call *mp_lua_call_can_wait(lua_State *L, const char *what);
+/* Suspends the handler until mp_lua_call_wake(), recording wait so that a
+ * timeout or a cancel can stop it (wait->cancel then runs instead of the
+ * wake). Only as `return mp_lua_call_wait(...)`. */
 int mp_lua_call_wait(lua_State *L, struct mp_lua_call *call,
 		     const struct mp_lua_wait *wait);
-/* Raises an error unless the handler running on L can wait now; returns
- * the call. Call it before starting whatever the wait is for. */
-struct mp_lua_call *mp_lua_call_can_wait(lua_State *L, const char *what);
-/* Ends the wait of call (from a loop callback) and runs the handler on;
- * push (may be NULL) gives the values the waiting function returns. The
- * call may finish, and its done run, before this returns. */
+/* Ends the wait of call and runs the handler on; push (may be NULL) gives
+ * the values the waiting function returns. From a loop callback only,
+ * never before the handler has yielded. The call may finish, and its done
+ * run, before this returns. */
 void mp_lua_call_wake(struct mp_lua_call *call, mp_lua_push_fn *push,
 		      void *ctx);
 
