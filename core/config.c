@@ -386,11 +386,15 @@ mp_config_load_string(const char *name, const char *source,
 /* ---- the loaded config ---- */
 
 struct mp_config *
-mp_config_ref(struct mp_config *cfg)
+mp_config_ref(const struct mp_config *cfg)
 {
-	if (cfg != NULL)
-		__atomic_add_fetch(&cfg->refcount, 1, __ATOMIC_RELAXED);
-	return cfg;
+	/* The count is bookkeeping, not part of the config's value: a
+	 * borrowed const generation may be kept with a reference. */
+	struct mp_config *c = (struct mp_config *)cfg;
+
+	if (c != NULL)
+		__atomic_add_fetch(&c->refcount, 1, __ATOMIC_RELAXED);
+	return c;
 }
 
 void
