@@ -16,9 +16,10 @@
 #define MP_CONN_HIGH_WATER (256 * 1024)
 /* Output below this wakes a producer waiting in on_writable(). */
 #define MP_CONN_LOW_WATER (64 * 1024)
-/* Buffered input beyond this, in byte mode, means the plugin is not
- * consuming what it asked for: the connection is dropped. */
-#define MP_CONN_INPUT_MAX (MP_READ_CHUNK + 64 * 1024)
+/* Input a connection may hold beyond one maximal line: one read's worth
+ * left over when the plugin paused. More than that means the plugin is not
+ * consuming what it asked for, and the connection is dropped. */
+#define MP_CONN_INPUT_SLACK (MP_READ_CHUNK + 64 * 1024)
 /* Time allowed for a TLS handshake, and for a closing connection to take
  * its last output. */
 #define MP_CONN_HANDSHAKE_TIMEOUT_MS 30000

@@ -38,12 +38,18 @@ out_pending(const struct mp_conn *conn)
 	return conn->out.len - conn->out_off;
 }
 
+static size_t
+input_limit(const struct mp_conn *conn)
+{
+	return MP_CONN_INPUT_SLACK + conn->framer.max_line + 2;
+}
+
 static bool
 reading_wanted(const struct mp_conn *conn)
 {
 	return conn->state == CONN_OPEN && !conn->paused && !conn->starttls &&
 	       !conn->peer_eof && out_pending(conn) < MP_CONN_HIGH_WATER &&
-	       conn->in.len < MP_CONN_INPUT_MAX;
+	       conn->in.len < input_limit(conn);
 }
 
 static void
@@ -278,7 +284,7 @@ conn_read(struct mp_conn *conn)
 		if (conn->timeout_ms > 0)
 			ev_timer_again(conn->server->loop, &conn->timer);
 		take_input(conn, scratch, (size_t)n);
-		if (conn->in.len >= MP_CONN_INPUT_MAX) {
+		if (conn->in.len >= input_limit(conn)) {
 			mp_conn_log(conn, MP_LOG_WARN, "event=input_overflow");
 			begin_close(conn, "input overflow");
 			return;

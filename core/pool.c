@@ -29,7 +29,7 @@ struct mp_pool {
 	ev_async wakeup;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	struct job_queue todo;
+	struct job_queue queued;
 	struct job_queue done;
 	size_t pending; /* submitted, done not yet run; loop thread only */
 	bool stopping;
@@ -69,9 +69,9 @@ worker_main(void *arg)
 
 	pthread_mutex_lock(&pool->lock);
 	for (;;) {
-		while (pool->todo.head == NULL && !pool->stopping)
+		while (pool->queued.head == NULL && !pool->stopping)
 			pthread_cond_wait(&pool->cond, &pool->lock);
-		job = queue_pop(&pool->todo);
+		job = queue_pop(&pool->queued);
 		if (job == NULL)
 			break; /* stopping and nothing left */
 		pthread_mutex_unlock(&pool->lock);
@@ -146,7 +146,7 @@ mp_pool_submit(struct mp_pool *pool, mp_pool_work_fn *work,
 	job->arg = arg;
 	pool->pending++;
 	pthread_mutex_lock(&pool->lock);
-	queue_push(&pool->todo, job);
+	queue_push(&pool->queued, job);
 	pthread_cond_signal(&pool->cond);
 	pthread_mutex_unlock(&pool->lock);
 }
