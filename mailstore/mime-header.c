@@ -1,0 +1,1036 @@
+/* mime-header.c - header fields: unfolding, Content-* with parameters
+ * (RFC 2045, 2183, 2231), and envelope address lists (RFC 5322). */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "mime-private.h"
+
+/* RFC 2231 sections past this are ignored: a real filename needs a few,
+ * and the bound keeps joining them linear. */
+#define MIME_SECTION_MAX 999
+/* Charset names longer than this are unknown. */
+#define MIME_CHARSET_MAX 64
+
+struct mp_str
+mime_trim(const char *p, size_t len)
+{
+	while (len > 0 && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) {
+		p++;
+		len--;
+	}
+	while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t' ||
+			   p[len - 1] == '\r' || p[len - 1] == '\n'))
+		len--;
+	return (struct mp_str){p, len};
+}
+
+bool
+mime_str_ieq(const char *p, size_t len, const char *s)
+{
+	return p != NULL && strlen(s) == len && strncasecmp(p, s, len) == 0;
+}
+
+/* strchr() for a set of bytes, where a NUL byte is never in the set. */
+static bool
+in_set(const char *set, char c)
+{
+	return c != '\0' && strchr(set, c) != NULL;
+}
+
+static void
+lower(char *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (p[i] >= 'A' && p[i] <= 'Z')
+			p[i] = (char)(p[i] - 'A' + 'a');
+	}
+}
+
+/* --- the header iterator ------------------------------------------------ */
+
+void
+mp_mime_header_iter_init(struct mp_mime_header_iter *iter, const void *data,
+			 size_t len)
+{
+	iter->p = data;
+	iter->end = iter->p + len;
+	iter->value = (struct mp_buf){0};
+}
+
+/* The next line of the header, without its CR LF; false at the end. */
+static bool
+iter_line(struct mp_mime_header_iter *iter, struct mp_str *line_r)
+{
+	const char *lf;
+	size_t len;
+
+	if (iter->p >= iter->end)
+		return false;
+	lf = memchr(iter->p, '\n', (size_t)(iter->end - iter->p));
+	len = lf != NULL ? (size_t)(lf - iter->p) : (size_t)(iter->end - iter->p);
+	*line_r = (struct mp_str){iter->p, len};
+	if (len > 0 && iter->p[len - 1] == '\r')
+		line_r->len--;
+	iter->p = lf != NULL ? lf + 1 : iter->end;
+	return true;
+}
+
+bool
+mp_mime_header_iter_next(struct mp_mime_header_iter *iter,
+			 struct mp_str *name_r, struct mp_str *value_r)
+{
+	struct mp_str line, name;
+	const char *colon;
+
+	for (;;) {
+		if (!iter_line(iter, &line) || line.len == 0) {
+			iter->p = iter->end;
+			return false;
+		}
+		colon = memchr(line.p, ':', line.len);
+		if (line.p[0] == ' ' || line.p[0] == '\t' || colon == NULL)
+			continue;
+		name = mime_trim(line.p, (size_t)(colon - line.p));
+		if (name.len > 0)
+			break;
+	}
+	mp_buf_reset(&iter->value);
+	mp_buf_append(&iter->value, colon + 1,
+		      line.len - (size_t)(colon + 1 - line.p));
+	while (iter->p < iter->end && (*iter->p == ' ' || *iter->p == '\t')) {
+		iter_line(iter, &line);
+		mp_buf_append(&iter->value, line.p, line.len);
+	}
+	*name_r = name;
+	*value_r = mime_trim(iter->value.data, iter->value.len);
+	return true;
+}
+
+void
+mp_mime_header_iter_deinit(struct mp_mime_header_iter *iter)
+{
+	mp_buf_free(&iter->value);
+}
+
+/* --- lexing (RFC 5322 CFWS, quoted strings; RFC 2045 tokens) ------------ */
+
+struct lex {
+	const char *p, *end;
+	bool ws;              /* white space or a comment was skipped */
+	struct mp_str comment; /* the last comment, parentheses dropped */
+};
+
+static void
+lex_init(struct lex *lx, const char *p, size_t len)
+{
+	*lx = (struct lex){.p = p, .end = p + len};
+}
+
+/* Skips a comment, nested or not; an unclosed one runs to the end. */
+static void
+lex_comment(struct lex *lx)
+{
+	const char *start = ++lx->p;
+	size_t depth = 1;
+
+	while (lx->p < lx->end && depth > 0) {
+		if (*lx->p == '\\' && lx->p + 1 < lx->end)
+			lx->p++;
+		else if (*lx->p == '(')
+			depth++;
+		else if (*lx->p == ')')
+			depth--;
+		lx->p++;
+	}
+	lx->comment = mime_trim(start, (size_t)(lx->p - start) - (depth == 0));
+}
+
+static void
+lex_cfws(struct lex *lx)
+{
+	while (lx->p < lx->end) {
+		char c = *lx->p;
+
+		if (c == '(')
+			lex_comment(lx);
+		else if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
+			lx->p++;
+		else
+			return;
+		lx->ws = true;
+	}
+}
+
+/* At a '"': reads the quoted string, unescaped into out (may be NULL);
+ * an unclosed one runs to the end. */
+static void
+lex_quoted(struct lex *lx, struct mp_buf *out)
+{
+	lx->p++;
+	while (lx->p < lx->end && *lx->p != '"') {
+		if (*lx->p == '\\' && lx->p + 1 < lx->end)
+			lx->p++;
+		if (out != NULL)
+			mp_buf_append(out, lx->p, 1);
+		lx->p++;
+	}
+	if (lx->p < lx->end)
+		lx->p++;
+}
+
+static bool
+is_token_char(char c)
+{
+	return c > ' ' && c < 127 && !in_set("()<>@,;:\\\"/[]?=", c);
+}
+
+static struct mp_str
+lex_token(struct lex *lx)
+{
+	const char *start = lx->p;
+
+	while (lx->p < lx->end && is_token_char(*lx->p))
+		lx->p++;
+	return (struct mp_str){start, (size_t)(lx->p - start)};
+}
+
+/* Skips to the next ';' outside a quoted string (junk in a parameter). */
+static void
+lex_skip_param(struct lex *lx)
+{
+	while (lx->p < lx->end && *lx->p != ';') {
+		if (*lx->p == '"')
+			lex_quoted(lx, NULL);
+		else if (*lx->p == '(')
+			lex_comment(lx);
+		else
+			lx->p++;
+	}
+}
+
+static bool
+arena_lower(struct mime_hdr_ctx *ctx, struct mp_str s, struct mp_str *out)
+{
+	if (!mime_arena_str(ctx->arena, s.p, s.len, out))
+		return false;
+	lower((char *)out->p, out->len);
+	return true;
+}
+
+/* --- parameters and RFC 2231 -------------------------------------------- */
+
+/* A parameter as sent; strings are offsets into the scratch buffer. */
+struct raw_param {
+	size_t name, name_len; /* base name, lower-cased */
+	size_t value, value_len;
+	uint32_t section; /* "name*N": N */
+	bool has_section;
+	bool ext; /* "name*" or "name*N*": charset'lang'%XX */
+};
+
+struct params {
+	struct raw_param *v;
+	uint32_t n;
+	struct mp_buf text;
+};
+
+/* Splits "title*1*" into base "title", section 1, extended. A name that
+ * does not fit the RFC 2231 pattern is a plain name. */
+static void
+split_name(struct raw_param *rp, const char *name)
+{
+	const char *star = memchr(name, '*', rp->name_len);
+	const char *end = name + rp->name_len, *q;
+	uint32_t n = 0;
+
+	if (star == NULL || star == name)
+		return;
+	q = star + 1;
+	if (q < end && *q >= '0' && *q <= '9') {
+		if (*q == '0' && q + 1 < end && q[1] != '*')
+			return;
+		for (; q < end && *q >= '0' && *q <= '9' && n <= MIME_SECTION_MAX; q++)
+			n = n * 10 + (uint32_t)(*q - '0');
+		if (n > MIME_SECTION_MAX)
+			return;
+		rp->has_section = true;
+		rp->section = n;
+		if (q < end && *q == '*') {
+			rp->ext = true;
+			q++;
+		}
+	} else {
+		rp->ext = true;
+	}
+	if (q != end) {
+		rp->has_section = rp->ext = false;
+		return;
+	}
+	rp->name_len = (size_t)(star - name);
+}
+
+/* Reads "name=value" after a ';'; false when it is junk. */
+static bool
+param_read(struct lex *lx, struct params *ps, struct raw_param *rp)
+{
+	struct mp_str name;
+	const char *start;
+
+	lex_cfws(lx);
+	name = lex_token(lx);
+	lex_cfws(lx);
+	if (name.len == 0 || lx->p >= lx->end || *lx->p != '=')
+		return false;
+	lx->p++;
+	lex_cfws(lx);
+	rp->name = ps->text.len;
+	rp->name_len = name.len;
+	mp_buf_append(&ps->text, name.p, name.len);
+	lower(ps->text.data + rp->name, name.len);
+	split_name(rp, ps->text.data + rp->name);
+	rp->value = ps->text.len;
+	if (lx->p < lx->end && *lx->p == '"') {
+		lex_quoted(lx, &ps->text);
+	} else {
+		/* Not only tokens: unquoted boundaries with '=' and '?' are
+		 * common, so a value runs to white space or ';'. */
+		start = lx->p;
+		while (lx->p < lx->end && !in_set(" \t\r\n;\"(", *lx->p))
+			lx->p++;
+		mp_buf_append(&ps->text, start, (size_t)(lx->p - start));
+	}
+	rp->value_len = ps->text.len - rp->value;
+	return true;
+}
+
+static void
+params_read(struct mime_hdr_ctx *ctx, struct lex *lx, struct params *ps)
+{
+	struct raw_param rp;
+
+	for (;;) {
+		lex_cfws(lx);
+		if (lx->p >= lx->end)
+			return;
+		if (*lx->p != ';') {
+			*ctx->msg_flags |= MP_MIME_BROKEN;
+			lex_skip_param(lx);
+			continue;
+		}
+		lx->p++;
+		rp = (struct raw_param){0};
+		if (!param_read(lx, ps, &rp)) {
+			lex_skip_param(lx);
+			continue;
+		}
+		if (ps->n >= ctx->limits->max_params) {
+			*ctx->msg_flags |= MP_MIME_TRUNCATED;
+			return;
+		}
+		ps->v = mp_xrealloc(ps->v, (ps->n + 1) * sizeof(*ps->v));
+		ps->v[ps->n++] = rp;
+	}
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static void
+percent_decode(const char *p, size_t len, struct mp_buf *out)
+{
+	for (size_t i = 0; i < len; i++) {
+		int hi, lo;
+
+		if (p[i] == '%' && i + 2 < len &&
+		    (hi = hexval(p[i + 1])) >= 0 &&
+		    (lo = hexval(p[i + 2])) >= 0) {
+			char c = (char)(hi << 4 | lo);
+
+			mp_buf_append(out, &c, 1);
+			i += 2;
+		} else {
+			mp_buf_append(out, &p[i], 1);
+		}
+	}
+}
+
+/* Appends one extended value "charset'lang'%XX" (the prefix only in the
+ * first section) to out; the charset goes to charset_r. */
+static void
+ext_value(const char *p, size_t len, bool first, char *charset_r,
+	  struct mp_buf *out)
+{
+	const char *q1, *q2;
+
+	if (first && (q1 = memchr(p, '\'', len)) != NULL &&
+	    (q2 = memchr(q1 + 1, '\'', len - (size_t)(q1 + 1 - p))) != NULL) {
+		size_t clen = (size_t)(q1 - p);
+
+		if (clen < MIME_CHARSET_MAX) {
+			memcpy(charset_r, p, clen);
+			charset_r[clen] = '\0';
+		}
+		len -= (size_t)(q2 + 1 - p);
+		p = q2 + 1;
+	}
+	percent_decode(p, len, out);
+}
+
+static const struct raw_param *
+section_find(const struct params *ps, const struct raw_param *base,
+	     uint32_t section)
+{
+	for (uint32_t i = 0; i < ps->n; i++) {
+		const struct raw_param *rp = &ps->v[i];
+
+		if (rp->has_section && rp->section == section &&
+		    rp->name_len == base->name_len &&
+		    memcmp(ps->text.data + rp->name, ps->text.data + base->name,
+			   base->name_len) == 0)
+			return rp;
+	}
+	return NULL;
+}
+
+/* Joins the sections of base's name in order (stopping at a gap) and
+ * decodes them to UTF-8 into out. */
+static void
+join_sections(const struct params *ps, const struct raw_param *base,
+	      struct mp_buf *out)
+{
+	char charset[MIME_CHARSET_MAX] = "";
+	struct mp_buf raw = {0};
+	const struct raw_param *rp;
+	bool ext = false;
+
+	for (uint32_t s = 0; (rp = section_find(ps, base, s)) != NULL; s++) {
+		const char *v = ps->text.data + rp->value;
+
+		if (rp->ext)
+			ext_value(v, rp->value_len, s == 0, charset, &raw);
+		else
+			mp_buf_append(&raw, v, rp->value_len);
+		ext |= rp->ext;
+	}
+	if (ext)
+		mp_mime_charset_to_utf8(charset, raw.data, raw.len, out);
+	else
+		mp_buf_append(out, raw.data, raw.len);
+	mp_buf_free(&raw);
+}
+
+/* True when an earlier parameter already stood for rp's sections. */
+static bool
+sections_done(const struct params *ps, const struct raw_param *rp)
+{
+	for (const struct raw_param *q = ps->v; q < rp; q++) {
+		if (q->has_section && q->name_len == rp->name_len &&
+		    memcmp(ps->text.data + q->name, ps->text.data + rp->name,
+			   rp->name_len) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* The decoded value of raw parameter rp into out; false to drop it. */
+static bool
+param_value(const struct params *ps, const struct raw_param *rp,
+	    struct mp_buf *out)
+{
+	char charset[MIME_CHARSET_MAX] = "";
+	struct mp_buf raw = {0};
+
+	if (rp->has_section) {
+		if (sections_done(ps, rp))
+			return false;
+		join_sections(ps, rp, out);
+	} else if (rp->ext) {
+		ext_value(ps->text.data + rp->value, rp->value_len, true,
+			  charset, &raw);
+		mp_mime_charset_to_utf8(charset, raw.data, raw.len, out);
+		mp_buf_free(&raw);
+	} else {
+		mp_buf_append(out, ps->text.data + rp->value, rp->value_len);
+	}
+	return true;
+}
+
+/* Turns the raw parameters into the arena list *v_r / *n_r. */
+static void
+params_store(struct mime_hdr_ctx *ctx, const struct params *ps,
+	     const struct mp_mime_param **v_r, uint32_t *n_r)
+{
+	struct mp_mime_param *v;
+	struct mp_buf value = {0};
+	uint32_t n = 0;
+
+	if (ps->n == 0 ||
+	    (v = mime_arena_take(ctx->arena, ps->n * sizeof(*v))) == NULL)
+		return;
+	for (uint32_t i = 0; i < ps->n; i++) {
+		const struct raw_param *rp = &ps->v[i];
+
+		mp_buf_reset(&value);
+		if (!param_value(ps, rp, &value))
+			continue;
+		mime_arena_str(ctx->arena, ps->text.data + rp->name,
+			       rp->name_len, &v[n].name);
+		mime_arena_str(ctx->arena, value.data != NULL ? value.data : "",
+			       value.len, &v[n].value);
+		n++;
+	}
+	mp_buf_free(&value);
+	*v_r = v;
+	*n_r = n;
+}
+
+static void
+params_free(struct params *ps)
+{
+	free(ps->v);
+	mp_buf_free(&ps->text);
+}
+
+/* --- Content-* fields ----------------------------------------------------- */
+
+static void
+content_type(struct mime_hdr_ctx *ctx, const char *value, size_t len)
+{
+	struct mp_mime_part *part = ctx->part;
+	struct params ps = {0};
+	struct mp_str type, subtype;
+	struct lex lx;
+
+	lex_init(&lx, value, len);
+	lex_cfws(&lx);
+	type = lex_token(&lx);
+	lex_cfws(&lx);
+	if (type.len == 0 || lx.p >= lx.end || *lx.p != '/') {
+		/* RFC 2045 section 5.2: read as the default type. */
+		*ctx->msg_flags |= MP_MIME_BROKEN;
+		return;
+	}
+	lx.p++;
+	lex_cfws(&lx);
+	subtype = lex_token(&lx);
+	if (subtype.len == 0) {
+		*ctx->msg_flags |= MP_MIME_BROKEN;
+		return;
+	}
+	arena_lower(ctx, type, &part->type);
+	arena_lower(ctx, subtype, &part->subtype);
+	params_read(ctx, &lx, &ps);
+	params_store(ctx, &ps, &part->params, &part->n_params);
+	params_free(&ps);
+}
+
+static void
+content_disposition(struct mime_hdr_ctx *ctx, const char *value, size_t len)
+{
+	struct mp_mime_part *part = ctx->part;
+	struct params ps = {0};
+	struct mp_str type;
+	struct lex lx;
+
+	lex_init(&lx, value, len);
+	lex_cfws(&lx);
+	type = lex_token(&lx);
+	if (type.len == 0)
+		return;
+	arena_lower(ctx, type, &part->disposition);
+	params_read(ctx, &lx, &ps);
+	params_store(ctx, &ps, &part->disposition_params,
+		     &part->n_disposition_params);
+	params_free(&ps);
+}
+
+static void
+content_encoding(struct mime_hdr_ctx *ctx, const char *value, size_t len)
+{
+	struct mp_str token;
+	struct lex lx;
+
+	lex_init(&lx, value, len);
+	lex_cfws(&lx);
+	token = lex_token(&lx);
+	if (token.len > 0)
+		arena_lower(ctx, token, &ctx->part->encoding);
+}
+
+/* Content-Language (RFC 3282): a comma list of tags. */
+static void
+content_language(struct mime_hdr_ctx *ctx, const char *value, size_t len)
+{
+	struct mp_str *v, tags[64];
+	uint32_t n = 0, max = ctx->limits->max_params;
+	struct lex lx;
+
+	if (max > MP_NELEMS(tags))
+		max = MP_NELEMS(tags);
+	lex_init(&lx, value, len);
+	for (;;) {
+		struct mp_str tag;
+
+		lex_cfws(&lx);
+		if (lx.p >= lx.end)
+			break;
+		tag = lex_token(&lx);
+		if (tag.len > 0 && n == max) {
+			*ctx->msg_flags |= MP_MIME_TRUNCATED;
+			break;
+		}
+		if (tag.len > 0)
+			tags[n++] = tag;
+		else
+			lx.p++;
+	}
+	if (n == 0 || (v = mime_arena_take(ctx->arena, n * sizeof(*v))) == NULL)
+		return;
+	for (uint32_t i = 0; i < n; i++)
+		mime_arena_str(ctx->arena, tags[i].p, tags[i].len, &v[i]);
+	ctx->part->language = v;
+	ctx->part->n_language = n;
+}
+
+static void
+raw_value(struct mime_hdr_ctx *ctx, const char *value, size_t len,
+	  struct mp_str *out)
+{
+	struct mp_str v = mime_trim(value, len);
+
+	mime_arena_str(ctx->arena, v.p, v.len, out);
+}
+
+/* --- address lists (RFC 5322 section 3.4, with the obsolete forms) ------- */
+
+enum tok_kind { T_END, T_WORD, T_QUOTED, T_LITERAL, T_SPECIAL };
+
+struct tok {
+	enum tok_kind kind;
+	char c; /* T_SPECIAL */
+	struct mp_str raw;
+	bool ws; /* white space or a comment came before it */
+};
+
+/* One address being read. */
+struct addr_acc {
+	struct mp_buf phrase; /* display name as shown */
+	struct mp_buf local, domain, adl;
+	struct mp_str comment;
+	bool at, angle, any;
+};
+
+struct addr_list {
+	struct mp_mime_address *v;
+	uint32_t n;
+};
+
+static void
+tok_next(struct lex *lx, struct tok *t)
+{
+	const char *start;
+
+	lx->ws = false;
+	lex_cfws(lx);
+	t->ws = lx->ws;
+	start = lx->p;
+	if (lx->p >= lx->end) {
+		t->kind = T_END;
+		return;
+	}
+	t->c = *lx->p;
+	if (t->c == '"') {
+		t->kind = T_QUOTED;
+		lex_quoted(lx, NULL);
+	} else if (t->c == '[') {
+		const char *close = memchr(lx->p, ']', (size_t)(lx->end - lx->p));
+
+		t->kind = T_LITERAL;
+		lx->p = close != NULL ? close + 1 : lx->end;
+	} else if (in_set("<>@,:;)]\\", t->c)) {
+		t->kind = T_SPECIAL;
+		lx->p++;
+	} else {
+		t->kind = T_WORD;
+		do
+			lx->p++;
+		while (lx->p < lx->end &&
+		       !in_set(" \t\r\n()<>@,:;\"[]\\", *lx->p));
+	}
+	t->raw = (struct mp_str){start, (size_t)(lx->p - start)};
+}
+
+/* Adds a word to the display name: quoted strings unquoted, one space
+ * where the source had white space. */
+static void
+phrase_add(struct mp_buf *phrase, const struct tok *t)
+{
+	struct lex lx;
+
+	if (t->ws && phrase->len > 0)
+		mp_buf_append(phrase, " ", 1);
+	if (t->kind != T_QUOTED) {
+		mp_buf_append(phrase, t->raw.p, t->raw.len);
+		return;
+	}
+	lex_init(&lx, t->raw.p, t->raw.len);
+	lex_quoted(&lx, phrase);
+}
+
+static void
+str_or_nil(struct mime_hdr_ctx *ctx, const struct mp_buf *b, bool nil,
+	   struct mp_str *out)
+{
+	if (!nil)
+		mime_arena_str(ctx->arena, b->data != NULL ? b->data : "",
+			       b->len, out);
+}
+
+static void
+addr_emit(struct mime_hdr_ctx *ctx, struct addr_list *l,
+	  enum mp_mime_addr_kind kind, const struct addr_acc *a,
+	  const struct mp_str *name)
+{
+	struct mp_mime_address *ad;
+
+	if (l->n % 16 == 0)
+		l->v = mp_xrealloc(l->v, (l->n + 16) * sizeof(*l->v));
+	ad = &l->v[l->n++];
+	*ad = (struct mp_mime_address){.kind = kind};
+	if (name != NULL && name->len > 0)
+		mime_arena_str(ctx->arena, name->p, name->len, &ad->name);
+	if (kind == MP_MIME_ADDR_GROUP_END)
+		return;
+	if (kind == MP_MIME_ADDR_GROUP_START) {
+		str_or_nil(ctx, &a->phrase, false, &ad->mailbox);
+		return;
+	}
+	str_or_nil(ctx, &a->adl, a->adl.len == 0, &ad->adl);
+	str_or_nil(ctx, a->at || a->angle ? &a->local : &a->phrase, false,
+		   &ad->mailbox);
+	str_or_nil(ctx, &a->domain, false, &ad->host);
+}
+
+static void
+acc_reset(struct addr_acc *a)
+{
+	mp_buf_reset(&a->phrase);
+	mp_buf_reset(&a->local);
+	mp_buf_reset(&a->domain);
+	mp_buf_reset(&a->adl);
+	a->comment = (struct mp_str){NULL, 0};
+	a->at = a->angle = a->any = false;
+}
+
+/* The address read so far is complete (at ',', ';' or the end). */
+static void
+acc_flush(struct mime_hdr_ctx *ctx, struct addr_list *l, struct addr_acc *a)
+{
+	struct mp_str name = mime_trim(a->phrase.data, a->phrase.len);
+
+	if (a->angle)
+		addr_emit(ctx, l, MP_MIME_ADDR_MAILBOX, a, &name);
+	else if (a->at)
+		addr_emit(ctx, l, MP_MIME_ADDR_MAILBOX, a, &a->comment);
+	else if (a->phrase.len > 0)
+		addr_emit(ctx, l, MP_MIME_ADDR_MAILBOX, a, NULL);
+	acc_reset(a);
+}
+
+/* Reads "<[@route,@route:]local@domain>" after the '<'. Returns the token
+ * that ended it: '>' or the end, or a ',' after the domain when the '>'
+ * is missing, which then ends the address. */
+static char
+angle_read(struct lex *lx, struct addr_acc *a)
+{
+	enum { LOCAL, ROUTE, DOMAIN } where = LOCAL;
+	bool first = true;
+	struct tok t;
+
+	for (;; first = false) {
+		tok_next(lx, &t);
+		if (t.kind == T_END)
+			return '\0';
+		if (t.kind != T_SPECIAL) {
+			mp_buf_append(where == ROUTE    ? &a->adl
+				      : where == DOMAIN ? &a->domain
+							: &a->local,
+				      t.raw.p, t.raw.len);
+		} else if (t.c == '>') {
+			return '>';
+		} else if (t.c == '@' && (first || where == ROUTE)) {
+			where = ROUTE;
+			mp_buf_append(&a->adl, "@", 1);
+		} else if (t.c == ',' && where == ROUTE) {
+			mp_buf_append(&a->adl, ",", 1);
+		} else if (t.c == ':' && where == ROUTE) {
+			where = LOCAL;
+		} else if (t.c == '@' && where == LOCAL) {
+			where = DOMAIN;
+		} else if (t.c == ',' && where == DOMAIN && a->domain.len > 0) {
+			return ',';
+		}
+	}
+}
+
+/* A word, '@' or '<' inside one address. */
+static void
+acc_token(struct lex *lx, struct addr_acc *a, const struct tok *t)
+{
+	if (a->angle)
+		return; /* junk after "<...>" */
+	if (t->kind == T_SPECIAL && t->c == '<') {
+		a->angle = true;
+		mp_buf_reset(&a->local);
+		mp_buf_reset(&a->domain);
+		if (angle_read(lx, a) == ',')
+			lx->p--;
+		return;
+	}
+	if (t->kind == T_SPECIAL && t->c != '@')
+		return; /* stray '>' ')' '\' */
+	if (t->kind == T_SPECIAL) {
+		a->at = true;
+		mp_buf_append(&a->phrase, "@", 1);
+		return;
+	}
+	phrase_add(&a->phrase, t);
+	mp_buf_append(a->at ? &a->domain : &a->local, t->raw.p, t->raw.len);
+	if (lx->comment.p != NULL)
+		a->comment = lx->comment;
+}
+
+static void
+address_list(struct mime_hdr_ctx *ctx, const char *value, size_t len,
+	     struct mp_mime_addrlist *out)
+{
+	struct addr_acc a = {0};
+	struct addr_list l = {0};
+	bool group = false;
+	struct lex lx;
+	struct tok t;
+
+	lex_init(&lx, value, len);
+	for (;;) {
+		lx.comment = (struct mp_str){NULL, 0};
+		tok_next(&lx, &t);
+		if (t.kind == T_SPECIAL && t.c == ':' && !group && !a.at &&
+		    !a.angle) {
+			addr_emit(ctx, &l, MP_MIME_ADDR_GROUP_START, &a, NULL);
+			acc_reset(&a);
+			group = true;
+		} else if (t.kind == T_END ||
+			   (t.kind == T_SPECIAL && in_set(",;", t.c))) {
+			/* "user@host (Real Name)": the comment names it. */
+			if (lx.comment.p != NULL)
+				a.comment = lx.comment;
+			acc_flush(ctx, &l, &a);
+			if (group && (t.kind == T_END || t.c == ';')) {
+				addr_emit(ctx, &l, MP_MIME_ADDR_GROUP_END, &a,
+					  NULL);
+				group = false;
+			}
+			if (t.kind == T_END)
+				break;
+		} else if (!(t.kind == T_SPECIAL && t.c == ':')) {
+			acc_token(&lx, &a, &t);
+		}
+	}
+	if (l.n > 0 && (out->v = mime_arena_take(ctx->arena,
+						 l.n * sizeof(*l.v))) != NULL) {
+		memcpy((void *)out->v, l.v, l.n * sizeof(*l.v));
+		out->n = l.n;
+	}
+	free(l.v);
+	mp_buf_free(&a.phrase);
+	mp_buf_free(&a.local);
+	mp_buf_free(&a.domain);
+	mp_buf_free(&a.adl);
+}
+
+/* --- dispatch ------------------------------------------------------------- */
+
+enum field_id {
+	F_CONTENT_TYPE,
+	F_CONTENT_TRANSFER_ENCODING,
+	F_CONTENT_DISPOSITION,
+	F_CONTENT_ID,
+	F_CONTENT_DESCRIPTION,
+	F_CONTENT_MD5,
+	F_CONTENT_LANGUAGE,
+	F_CONTENT_LOCATION,
+	F_DATE, /* the rest only in a message header */
+	F_SUBJECT,
+	F_MESSAGE_ID,
+	F_IN_REPLY_TO,
+	F_FROM,
+	F_SENDER,
+	F_REPLY_TO,
+	F_TO,
+	F_CC,
+	F_BCC,
+};
+
+static const char *const field_names[] = {
+	"content-type",
+	"content-transfer-encoding",
+	"content-disposition",
+	"content-id",
+	"content-description",
+	"content-md5",
+	"content-language",
+	"content-location",
+	"date",
+	"subject",
+	"message-id",
+	"in-reply-to",
+	"from",
+	"sender",
+	"reply-to",
+	"to",
+	"cc",
+	"bcc",
+};
+
+static int
+field_lookup(const char *name, size_t len, bool message_header)
+{
+	size_t n = message_header ? MP_NELEMS(field_names) : F_DATE;
+
+	for (size_t i = 0; i < n; i++) {
+		if (mime_str_ieq(name, len, field_names[i]))
+			return (int)i;
+	}
+	return -1;
+}
+
+bool
+mime_field_wanted(const char *name, size_t len, bool message_header)
+{
+	return field_lookup(name, len, message_header) >= 0;
+}
+
+static struct mp_mime_addrlist *
+env_list(struct mp_mime_envelope *env, enum field_id id)
+{
+	switch (id) {
+	case F_FROM:
+		return &env->from;
+	case F_SENDER:
+		return &env->sender;
+	case F_REPLY_TO:
+		return &env->reply_to;
+	case F_TO:
+		return &env->to;
+	case F_CC:
+		return &env->cc;
+	default:
+		return &env->bcc;
+	}
+}
+
+static void
+envelope_field(struct mime_hdr_ctx *ctx, enum field_id id, const char *value,
+	       size_t len)
+{
+	struct mp_mime_envelope *env = ctx->env;
+
+	switch (id) {
+	case F_DATE:
+		raw_value(ctx, value, len, &env->date);
+		break;
+	case F_SUBJECT:
+		raw_value(ctx, value, len, &env->subject);
+		break;
+	case F_MESSAGE_ID:
+		raw_value(ctx, value, len, &env->message_id);
+		break;
+	case F_IN_REPLY_TO:
+		raw_value(ctx, value, len, &env->in_reply_to);
+		break;
+	default:
+		address_list(ctx, value, len, env_list(env, id));
+	}
+}
+
+void
+mime_header_field(struct mime_hdr_ctx *ctx, const char *name,
+		  size_t name_len, const char *value, size_t value_len)
+{
+	int id = field_lookup(name, name_len, ctx->env != NULL);
+	struct mp_mime_part *part = ctx->part;
+
+	if (id < 0 || (ctx->seen & (1u << id)))
+		return;
+	ctx->seen |= 1u << id;
+	if (value == NULL)
+		value = "";
+	switch ((enum field_id)id) {
+	case F_CONTENT_TYPE:
+		content_type(ctx, value, value_len);
+		break;
+	case F_CONTENT_TRANSFER_ENCODING:
+		content_encoding(ctx, value, value_len);
+		break;
+	case F_CONTENT_DISPOSITION:
+		content_disposition(ctx, value, value_len);
+		break;
+	case F_CONTENT_ID:
+		raw_value(ctx, value, value_len, &part->id);
+		break;
+	case F_CONTENT_DESCRIPTION:
+		raw_value(ctx, value, value_len, &part->description);
+		break;
+	case F_CONTENT_MD5:
+		raw_value(ctx, value, value_len, &part->md5);
+		break;
+	case F_CONTENT_LANGUAGE:
+		content_language(ctx, value, value_len);
+		break;
+	case F_CONTENT_LOCATION:
+		raw_value(ctx, value, value_len, &part->location);
+		break;
+	default:
+		envelope_field(ctx, (enum field_id)id, value, value_len);
+	}
+}
+
+void
+mime_header_defaults(struct mime_hdr_ctx *ctx, bool in_digest)
+{
+	static const struct mp_mime_param us_ascii = {
+		{"charset", 7},
+		{"us-ascii", 8},
+	};
+	struct mp_mime_part *part = ctx->part;
+
+	if (part->type.p == NULL && in_digest) {
+		part->type = (struct mp_str){"message", 7};
+		part->subtype = (struct mp_str){"rfc822", 6};
+	} else if (part->type.p == NULL) {
+		part->type = (struct mp_str){"text", 4};
+		part->subtype = (struct mp_str){"plain", 5};
+		part->params = &us_ascii;
+		part->n_params = 1;
+	}
+	if (part->encoding.p == NULL)
+		part->encoding = (struct mp_str){"7bit", 4};
+	if (ctx->env == NULL)
+		return;
+	if (ctx->env->sender.n == 0)
+		ctx->env->sender = ctx->env->from;
+	if (ctx->env->reply_to.n == 0)
+		ctx->env->reply_to = ctx->env->from;
+}
