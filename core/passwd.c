@@ -113,23 +113,24 @@ is_blank(const char *line)
 	return true;
 }
 
-/* {SCHEME}hash: which schemes verify is mp_password_verify()'s business;
- * here only the shape, so that a typo is reported with its line. */
+/* {SCHEME}hash, the first len bytes of cred: which schemes verify is
+ * mp_password_verify()'s business; here only the shape, so that a typo is
+ * reported with its line. */
 static const char *
-hash_error(const char *hash)
+credential_error(const char *cred, size_t len)
 {
-	const char *end;
+	/* Searched past len so that a space inside {SCHEME} is named. */
+	const char *end = strchr(cred, '}');
 
-	if (hash[0] != '{' || (end = strchr(hash, '}')) == NULL ||
-	    end == hash + 1)
+	if (cred[0] != '{' || end == NULL || end == cred + 1)
 		return "hash must start with {SCHEME}";
-	for (const char *p = hash + 1; p < end; p++) {
+	for (const char *p = cred + 1; p < end; p++) {
 		if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_')
 			return "bad character in {SCHEME}";
 	}
-	if (end[1] == '\0')
+	if (end + 1 == cred + len)
 		return "empty hash after {SCHEME}";
-	for (const char *p = end + 1; *p != '\0'; p++) {
+	for (const char *p = end + 1; p < cred + len; p++) {
 		if (*p == ':')
 			return "unexpected ':' after the hash (only "
 			       "address:{SCHEME}hash is supported)";
@@ -137,6 +138,43 @@ hash_error(const char *hash)
 			return "space or control character in the hash";
 	}
 	return NULL;
+}
+
+/* True when a credential of list before cred has the scheme of cred. */
+static bool
+scheme_seen(const char *list, const char *cred)
+{
+	size_t n = (size_t)(strchr(cred, '}') - cred) + 1;
+
+	for (const char *p = list; p < cred; p += strcspn(p, " ") + 1) {
+		if (strncasecmp(p, cred, n) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* One credential, or several separated by one space:
+ * {YESCRYPT}$y$... {SCRAM-SHA-256}4096,... */
+static const char *
+credentials_error(const char *list)
+{
+	const char *p = list, *error;
+
+	for (;;) {
+		size_t len = strcspn(p, " ");
+
+		/* After a space, anything but {SCHEME} is a stray space. */
+		if (p != list && p[0] != '{')
+			return "space or control character in the hash "
+			       "(credentials are separated by one space)";
+		if ((error = credential_error(p, len)) != NULL)
+			return error;
+		if (scheme_seen(list, p))
+			return "two credentials of the same {SCHEME}";
+		if (p[len] == '\0')
+			return NULL;
+		p += len + 1;
+	}
 }
 
 static void
@@ -167,7 +205,7 @@ parse_line(struct mp_passwd *pw, const char *line)
 		free(address);
 		return "invalid address";
 	}
-	if ((error = hash_error(colon + 1)) != NULL) {
+	if ((error = credentials_error(colon + 1)) != NULL) {
 		free(address);
 		return error;
 	}
@@ -460,6 +498,26 @@ mp_passwd_remove(struct mp_passwd *pw, const char *address)
 	memmove(&pw->v[i], &pw->v[i + 1], (pw->n - i - 1) * sizeof(*pw->v));
 	pw->n--;
 	return true;
+}
+
+struct mp_str
+mp_passwd_credential(const struct mp_passwd_entry *e, const char *scheme)
+{
+	size_t n = strlen(scheme);
+	const char *p;
+
+	if (e == NULL || e->address == NULL)
+		return (struct mp_str){NULL, 0};
+	for (p = e->hash;;) {
+		size_t len = strcspn(p, " ");
+
+		if (len > n + 2 && p[0] == '{' && p[n + 1] == '}' &&
+		    strncasecmp(p + 1, scheme, n) == 0)
+			return (struct mp_str){p, len};
+		if (p[len] == '\0')
+			return (struct mp_str){NULL, 0};
+		p += len + 1;
+	}
 }
 
 void

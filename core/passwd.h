@@ -1,5 +1,9 @@
-/* passwd.h - the account file: one `address:{SCHEME}hash` line per account.
+/* passwd.h - the account file: one `address:CREDENTIALS` line per account.
  *
+ * CREDENTIALS is one {SCHEME}hash or several separated by one space, each
+ * scheme at most once, e.g. a hash for PLAIN and LOGIN and a secret for
+ * SCRAM:
+ *   alice@example.org:{YESCRYPT}$y$... {SCRAM-SHA-256}4096,...
  * Blank lines and lines starting with '#' are kept as they are when the file
  * is rewritten. Addresses are stored in lower case. */
 #ifndef MOONPOST_PASSWD_H
@@ -9,7 +13,7 @@
 
 struct mp_passwd_entry {
 	char *address; /* lower case; NULL for a comment or blank line */
-	char *hash;    /* {SCHEME}hash; for a comment line, the line itself */
+	char *hash;    /* CREDENTIALS; for a comment line, the line itself */
 };
 
 struct mp_passwd {
@@ -30,7 +34,13 @@ MP_API bool mp_passwd_write(const char *path, const struct mp_passwd *pw,
 /* The entry for address (any case), or NULL. Borrowed from pw. */
 MP_API const struct mp_passwd_entry *mp_passwd_find(const struct mp_passwd *pw,
 						    const char *address);
-/* Adds address with hash, or replaces its hash when it exists. */
+/* The credential "{SCHEME}..." of e whose scheme is scheme (without
+ * braces, any case), as a view into e; p is NULL when e has none. Give the
+ * whole of e->hash to mp_password_verify() to check a password. */
+MP_API struct mp_str mp_passwd_credential(const struct mp_passwd_entry *e,
+					  const char *scheme);
+/* Adds address with hash (CREDENTIALS), or replaces its hash when it
+ * exists. */
 MP_API void mp_passwd_set(struct mp_passwd *pw, const char *address,
 			  const char *hash);
 /* Removes address; false when it was not there. */

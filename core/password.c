@@ -1,17 +1,26 @@
-/* password.c - libxcrypt password hashes in {SCHEME}hash form. */
+/* password.c - libxcrypt password hashes in {SCHEME}hash form, SCRAM
+ * secrets. */
 #include "config.h"
 
 #include <assert.h>
 #include <crypt.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
+
+#include <moonpost/base64.h>
 
 #include "password.h"
+
+#define SCRAM_PREFIX "{" MP_SCRAM_SCHEME "}"
 
 _Static_assert(
 	MP_PASSWORD_MAX < CRYPT_MAX_PASSPHRASE_SIZE,
@@ -134,17 +143,59 @@ stored_hash(const char *stored)
 	return NULL;
 }
 
-bool
-mp_password_verify(const char *password, const char *stored)
+/* True when the credential of len bytes starts with prefix, in any case. */
+static bool
+has_prefix(const char *cred, size_t len, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	return len >= n && strncasecmp(cred, prefix, n) == 0;
+}
+
+/* A {CRYPT} credential or one of a libxcrypt scheme. */
+static bool
+is_crypt_style(const char *cred, size_t len)
+{
+	if (has_prefix(cred, len, "{CRYPT}"))
+		return true;
+	for (size_t i = 0; i < MP_NELEMS(schemes); i++) {
+		if (has_prefix(cred, len, schemes[i].prefix))
+			return true;
+	}
+	return false;
+}
+
+/* The credential of stored (one, or several separated by spaces) that
+ * decides: the first crypt-style one, else the first SCRAM one. */
+static bool
+pick_credential(const char *stored, struct mp_str *cred_r)
+{
+	struct mp_str scram = {NULL, 0};
+	const char *p = stored;
+
+	while (*p != '\0') {
+		size_t len = strcspn(p, " ");
+
+		if (is_crypt_style(p, len)) {
+			*cred_r = (struct mp_str){p, len};
+			return true;
+		}
+		if (scram.p == NULL && has_prefix(p, len, SCRAM_PREFIX))
+			scram = (struct mp_str){p, len};
+		p += len + (p[len] == ' ');
+	}
+	*cred_r = scram;
+	return scram.p != NULL;
+}
+
+static bool
+crypt_verify(const char *password, const char *stored)
 {
 	struct crypt_data *data;
 	const char *hash, *computed;
 	size_t len;
 	bool ok = false;
 
-	if (password == NULL || stored == NULL ||
-	    !password_is_acceptable(password))
-		return false;
 	hash = stored_hash(stored);
 	/* "*" and "!" are the failure and locked-account markers of crypt(3)
 	 * and shadow(5); an empty hash would match nothing useful. */
@@ -159,6 +210,45 @@ mp_password_verify(const char *password, const char *stored)
 		ok = CRYPTO_memcmp(computed, hash, len) == 0;
 	explicit_bzero(data, sizeof(*data));
 	free(data);
+	return ok;
+}
+
+/* RFC 5802 3: the password is right when H(ClientKey) is StoredKey. */
+static bool
+scram_verify(const char *password, struct mp_str cred)
+{
+	struct mp_scram_secret stored, computed;
+	const char *error;
+	bool ok;
+
+	if (!mp_scram_secret_parse(cred.p, cred.len, &stored, &error))
+		return false;
+	ok = mp_scram_secret_derive(password, strlen(password), stored.salt,
+				    stored.salt_len, stored.iterations,
+				    &computed) &&
+	     CRYPTO_memcmp(computed.stored_key, stored.stored_key,
+			   MP_SCRAM_KEY_LEN) == 0;
+	OPENSSL_cleanse(&stored, sizeof(stored));
+	OPENSSL_cleanse(&computed, sizeof(computed));
+	return ok;
+}
+
+bool
+mp_password_verify(const char *password, const char *stored)
+{
+	struct mp_str cred;
+	char *one;
+	bool ok;
+
+	if (password == NULL || stored == NULL ||
+	    !password_is_acceptable(password) ||
+	    !pick_credential(stored, &cred))
+		return false;
+	if (has_prefix(cred.p, cred.len, SCRAM_PREFIX))
+		return scram_verify(password, cred);
+	one = mp_xstrndup(cred.p, cred.len);
+	ok = crypt_verify(password, one);
+	free(one);
 	return ok;
 }
 
@@ -207,4 +297,181 @@ mp_password_generate(char *out, size_t size)
 		return false;
 	}
 	return true;
+}
+
+/* ---- SCRAM-SHA-256 secrets ---------------------------------------------- */
+
+/* Both keys from the salted password (RFC 5802 3). */
+static bool
+scram_keys(const unsigned char *salted, struct mp_scram_secret *secret)
+{
+	unsigned char client_key[MP_SCRAM_KEY_LEN];
+	unsigned len = 0;
+	bool ok;
+
+	ok = HMAC(EVP_sha256(), salted, MP_SCRAM_KEY_LEN,
+		  (const unsigned char *)"Client Key", 10, client_key,
+		  &len) != NULL &&
+	     SHA256(client_key, sizeof(client_key), secret->stored_key) !=
+		     NULL &&
+	     HMAC(EVP_sha256(), salted, MP_SCRAM_KEY_LEN,
+		  (const unsigned char *)"Server Key", 10, secret->server_key,
+		  &len) != NULL;
+	OPENSSL_cleanse(client_key, sizeof(client_key));
+	return ok;
+}
+
+bool
+mp_scram_secret_derive(const char *password, size_t len,
+		       const unsigned char *salt, size_t salt_len,
+		       unsigned iterations, struct mp_scram_secret *secret_r)
+{
+	unsigned char salted[MP_SCRAM_KEY_LEN];
+	bool ok;
+
+	assert(salt_len <= MP_SCRAM_SALT_MAX && iterations > 0 &&
+	       iterations <= INT_MAX && len <= INT_MAX);
+	memset(secret_r, 0, sizeof(*secret_r));
+	secret_r->iterations = iterations;
+	secret_r->salt_len = salt_len;
+	memcpy(secret_r->salt, salt, salt_len);
+	/* Hi() of RFC 5802 is PBKDF2 with HMAC and one block. */
+	ok = PKCS5_PBKDF2_HMAC(password, (int)len, salt, (int)salt_len,
+			       (int)iterations, EVP_sha256(), sizeof(salted),
+			       salted) == 1 &&
+	     scram_keys(salted, secret_r);
+	OPENSSL_cleanse(salted, sizeof(salted));
+	return ok;
+}
+
+char *
+mp_scram_secret_format(const struct mp_scram_secret *secret)
+{
+	struct mp_buf buf = {0};
+
+	mp_buf_printf(&buf, "%s%u,", SCRAM_PREFIX, secret->iterations);
+	mp_base64_encode(secret->salt, secret->salt_len, &buf);
+	mp_buf_puts(&buf, ",");
+	mp_base64_encode(secret->stored_key, MP_SCRAM_KEY_LEN, &buf);
+	mp_buf_puts(&buf, ",");
+	mp_base64_encode(secret->server_key, MP_SCRAM_KEY_LEN, &buf);
+	return mp_buf_steal(&buf);
+}
+
+char *
+mp_scram_secret_new(const char *password, unsigned iterations,
+		    const char **error_r)
+{
+	unsigned char salt[MP_SCRAM_SALT_LEN];
+	struct mp_scram_secret secret;
+	char *result = NULL;
+
+	if (iterations == 0)
+		iterations = MP_SCRAM_ITERATIONS_DEFAULT;
+	if (iterations < MP_SCRAM_ITERATIONS_MIN ||
+	    iterations > MP_SCRAM_ITERATIONS_MAX) {
+		*error_r = "SCRAM iteration count out of range";
+		return NULL;
+	}
+	if (!password_is_acceptable(password)) {
+		*error_r = "password is empty or longer than 511 bytes";
+		return NULL;
+	}
+	if (!random_fill(salt, sizeof(salt))) {
+		*error_r = "cannot make a salt (system RNG failed?)";
+		return NULL;
+	}
+	if (mp_scram_secret_derive(password, strlen(password), salt,
+				   sizeof(salt), iterations, &secret))
+		result = mp_scram_secret_format(&secret);
+	else
+		*error_r = "OpenSSL failed to compute the SCRAM keys";
+	OPENSSL_cleanse(&secret, sizeof(secret));
+	return result;
+}
+
+/* Decimal digits only, in range; no sign, no leading zero. */
+static bool
+parse_iterations(const char *p, size_t len, unsigned *iterations_r)
+{
+	unsigned long v = 0;
+
+	if (len == 0 || len > 9 || p[0] == '0')
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return false;
+		v = v * 10 + (unsigned long)(p[i] - '0');
+	}
+	*iterations_r = (unsigned)v;
+	return v >= MP_SCRAM_ITERATIONS_MIN && v <= MP_SCRAM_ITERATIONS_MAX;
+}
+
+/* Decodes a base64 field of exactly want bytes (0: 1 to max) into out. */
+static bool
+parse_b64_field(const char *p, size_t len, unsigned char *out, size_t want,
+		size_t max, size_t *len_r)
+{
+	struct mp_buf buf = {0};
+	bool ok = mp_base64_decode(p, len, &buf, NULL) &&
+		  (want != 0 ? buf.len == want : buf.len > 0 && buf.len <= max);
+
+	if (ok)
+		memcpy(out, buf.data, buf.len);
+	if (ok && len_r != NULL)
+		*len_r = buf.len;
+	if (buf.data != NULL)
+		OPENSSL_cleanse(buf.data, buf.len);
+	mp_buf_free(&buf);
+	return ok;
+}
+
+/* Splits p into exactly n fields at commas; false for another count. */
+static bool
+split_fields(const char *p, size_t len, struct mp_str *fields, size_t n)
+{
+	size_t i = 0, start = 0;
+
+	for (size_t pos = 0; pos <= len; pos++) {
+		if (pos < len && p[pos] != ',')
+			continue;
+		if (i == n)
+			return false;
+		fields[i++] = (struct mp_str){p + start, pos - start};
+		start = pos + 1;
+	}
+	return i == n;
+}
+
+bool
+mp_scram_secret_parse(const char *credential, size_t len,
+		      struct mp_scram_secret *secret_r, const char **error_r)
+{
+	const size_t plen = strlen(SCRAM_PREFIX);
+	struct mp_str f[4];
+
+	memset(secret_r, 0, sizeof(*secret_r));
+	if (!has_prefix(credential, len, SCRAM_PREFIX)) {
+		*error_r = "not a {SCRAM-SHA-256} credential";
+		return false;
+	}
+	if (!split_fields(credential + plen, len - plen, f, 4)) {
+		*error_r = "expected iterations,salt,StoredKey,ServerKey";
+		return false;
+	}
+	if (!parse_iterations(f[0].p, f[0].len, &secret_r->iterations))
+		*error_r = "bad SCRAM iteration count";
+	else if (!parse_b64_field(f[1].p, f[1].len, secret_r->salt, 0,
+				  MP_SCRAM_SALT_MAX, &secret_r->salt_len))
+		*error_r = "bad SCRAM salt";
+	else if (!parse_b64_field(f[2].p, f[2].len, secret_r->stored_key,
+				  MP_SCRAM_KEY_LEN, 0, NULL))
+		*error_r = "bad SCRAM StoredKey";
+	else if (!parse_b64_field(f[3].p, f[3].len, secret_r->server_key,
+				  MP_SCRAM_KEY_LEN, 0, NULL))
+		*error_r = "bad SCRAM ServerKey";
+	else
+		return true;
+	OPENSSL_cleanse(secret_r, sizeof(*secret_r));
+	return false;
 }

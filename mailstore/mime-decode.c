@@ -1,5 +1,6 @@
-/* mime-decode.c - RFC 2047 encoded words, charsets to UTF-8, and the
- * base64 / quoted-printable body decoders. */
+/* mime-decode.c - what IMAP uses on stored bytes at FETCH and SEARCH time:
+ * header fields unfolded, RFC 2047 encoded words and charsets to UTF-8, and
+ * the base64 / quoted-printable body decoders. */
 #include "config.h"
 
 #include <errno.h>
@@ -8,10 +9,6 @@
 #include <strings.h>
 
 #include "mime-private.h"
-
-/* Charset names longer than this are unknown (the longest IANA name is 45
- * bytes). */
-#define MIME_CHARSET_MAX 64
 
 static const char replacement[] = "\xef\xbf\xbd"; /* U+FFFD */
 
@@ -52,6 +49,8 @@ utf8_append(struct mp_buf *out, const char *p, size_t len)
 	const unsigned char *s = (const unsigned char *)p;
 	size_t run = 0;
 
+	if (len == 0)
+		return;
 	for (size_t i = 0; i < len;) {
 		size_t n = utf8_seq(s + i, len - i);
 
@@ -74,11 +73,16 @@ static const char *
 charset_alias(const char *name)
 {
 	static const char *const aliases[][2] = {
-		{"ks_c_5601-1987", "CP949"},  {"gb2312", "GB18030"},
-		{"gbk", "GB18030"},           {"x-gbk", "GB18030"},
-		{"iso-8859-8-i", "ISO-8859-8"}, {"x-sjis", "SHIFT_JIS"},
-		{"iso-8859-1", "WINDOWS-1252"}, {"us-ascii", "UTF-8"},
-		{"ascii", "UTF-8"},           {"utf8", "UTF-8"},
+		{"ks_c_5601-1987", "CP949"},
+		{"gb2312", "GB18030"},
+		{"gbk", "GB18030"},
+		{"x-gbk", "GB18030"},
+		{"iso-8859-8-i", "ISO-8859-8"},
+		{"x-sjis", "SHIFT_JIS"},
+		{"iso-8859-1", "WINDOWS-1252"},
+		{"us-ascii", "UTF-8"},
+		{"ascii", "UTF-8"},
+		{"utf8", "UTF-8"},
 		{"unicode-1-1-utf-7", "UTF-7"},
 	};
 
@@ -92,6 +96,7 @@ charset_alias(const char *name)
 static void
 iconv_append(iconv_t cd, const char *p, size_t len, struct mp_buf *out)
 {
+	/* iconv(3) takes char ** for its input but never writes it. */
 	char *in = (char *)p, buf[1024], *o;
 	size_t inleft = len, oleft;
 
@@ -123,6 +128,8 @@ mp_mime_charset_to_utf8(const char *charset, const void *data, size_t len,
 	const char *name;
 	iconv_t cd;
 
+	if (len == 0)
+		return true;
 	if (charset == NULL || *charset == '\0') {
 		utf8_append(out, data, len);
 		return true;
@@ -140,6 +147,136 @@ mp_mime_charset_to_utf8(const char *charset, const void *data, size_t len,
 	iconv_append(cd, data, len, out);
 	iconv_close(cd);
 	return true;
+}
+
+struct mp_str
+mime_trim(const char *p, size_t len)
+{
+	while (len > 0 &&
+	       (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) {
+		p++;
+		len--;
+	}
+	while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t' ||
+			   p[len - 1] == '\r' || p[len - 1] == '\n'))
+		len--;
+	return (struct mp_str){p, len};
+}
+
+bool
+mime_str_ieq(const char *p, size_t len, const char *s)
+{
+	return p != NULL && strlen(s) == len && strncasecmp(p, s, len) == 0;
+}
+
+/* --- header fields ------------------------------------------------------- */
+
+void
+mp_mime_header_iter_init(struct mp_mime_header_iter *iter, const void *data,
+			 size_t len)
+{
+	iter->p = data;
+	iter->end = iter->p + len;
+	iter->value = (struct mp_buf){0};
+}
+
+/* The next line of the header, without its CR LF; false at the end. */
+static bool
+iter_line(struct mp_mime_header_iter *iter, struct mp_str *line_r)
+{
+	const char *lf;
+	size_t len;
+
+	if (iter->p >= iter->end)
+		return false;
+	lf = memchr(iter->p, '\n', (size_t)(iter->end - iter->p));
+	len = lf != NULL ? (size_t)(lf - iter->p)
+			 : (size_t)(iter->end - iter->p);
+	*line_r = (struct mp_str){iter->p, len};
+	if (len > 0 && iter->p[len - 1] == '\r')
+		line_r->len--;
+	iter->p = lf != NULL ? lf + 1 : iter->end;
+	return true;
+}
+
+bool
+mp_mime_header_iter_next(struct mp_mime_header_iter *iter,
+			 struct mp_str *name_r, struct mp_str *value_r)
+{
+	struct mp_str line, name;
+	const char *colon;
+
+	for (;;) {
+		if (!iter_line(iter, &line) || line.len == 0) {
+			iter->p = iter->end;
+			return false;
+		}
+		colon = memchr(line.p, ':', line.len);
+		if (line.p[0] == ' ' || line.p[0] == '\t' || colon == NULL)
+			continue;
+		name = mime_trim(line.p, (size_t)(colon - line.p));
+		if (name.len > 0)
+			break;
+	}
+	mp_buf_reset(&iter->value);
+	mp_buf_append(&iter->value, colon + 1,
+		      line.len - (size_t)(colon + 1 - line.p));
+	while (iter->p < iter->end && (*iter->p == ' ' || *iter->p == '\t')) {
+		iter_line(iter, &line);
+		mp_buf_append(&iter->value, line.p, line.len);
+	}
+	*name_r = name;
+	*value_r = mime_trim(iter->value.data, iter->value.len);
+	return true;
+}
+
+void
+mp_mime_header_iter_deinit(struct mp_mime_header_iter *iter)
+{
+	mp_buf_free(&iter->value);
+}
+
+/* --- RFC 2231 ------------------------------------------------------------- */
+
+static void
+percent_decode(const char *p, size_t len, struct mp_buf *out)
+{
+	for (size_t i = 0; i < len; i++) {
+		int hi, lo;
+
+		if (p[i] == '%' && i + 2 < len &&
+		    (hi = mime_hexval(p[i + 1])) >= 0 &&
+		    (lo = mime_hexval(p[i + 2])) >= 0) {
+			char c = (char)(hi << 4 | lo);
+
+			mp_buf_append(out, &c, 1);
+			i += 2;
+		} else {
+			mp_buf_append(out, &p[i], 1);
+		}
+	}
+}
+
+/* Appends one extended value "charset'lang'%XX" (the prefix only in the
+ * first section) to out; the charset goes to charset_r. */
+void
+mime_ext_value(const char *p, size_t len, bool first, char *charset_r,
+	       struct mp_buf *out)
+{
+	const char *q1, *q2;
+
+	if (first && (q1 = memchr(p, '\'', len)) != NULL &&
+	    (q2 = memchr(q1 + 1, '\'', len - (size_t)(q1 + 1 - p))) != NULL) {
+		size_t clen = (size_t)(q1 - p);
+
+		if (clen < MIME_CHARSET_MAX) {
+			memcpy(charset_r, p, clen);
+			charset_r[clen] = '\0';
+		}
+		len -= (size_t)(q2 + 1 - p);
+		p = q2 + 1;
+	}
+	percent_decode(p, len, out);
 }
 
 /* --- RFC 2047 ------------------------------------------------------------- */
@@ -173,11 +310,11 @@ eword_parse(const char *v, size_t len, size_t i, struct eword *w)
 	if (i + 2 > len || v[i] != '=' || v[i + 1] != '?')
 		return false;
 	for (q = cs; q < len && v[q] != '?'; q++) {
-		if (v[q] == ' ' || v[q] == '\t' || q - cs >= MIME_CHARSET_MAX - 1)
+		if (v[q] == ' ' || v[q] == '\t' ||
+		    q - cs >= MIME_CHARSET_MAX - 1)
 			return false;
 	}
-	if (q == cs || q + 3 > len || v[q + 2] != '?' ||
-	    !is_enc(v[q + 1]))
+	if (q == cs || q + 3 > len || v[q + 2] != '?' || !is_enc(v[q + 1]))
 		return false;
 	memcpy(w->charset, v + cs, q - cs);
 	w->charset[q - cs] = '\0';
@@ -195,8 +332,8 @@ eword_parse(const char *v, size_t len, size_t i, struct eword *w)
 	return true;
 }
 
-static int
-hexval(char c)
+int
+mime_hexval(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -217,8 +354,8 @@ q_decode(const struct mp_str *t, struct mp_buf *out)
 		if (c == '_') {
 			c = ' ';
 		} else if (c == '=' && i + 2 < t->len &&
-			   (hi = hexval(t->p[i + 1])) >= 0 &&
-			   (lo = hexval(t->p[i + 2])) >= 0) {
+			   (hi = mime_hexval(t->p[i + 1])) >= 0 &&
+			   (lo = mime_hexval(t->p[i + 2])) >= 0) {
 			c = (char)(hi << 4 | lo);
 			i += 2;
 		}
@@ -278,9 +415,11 @@ mp_mime_decode_header(const void *value, size_t len, struct mp_buf *out)
 		if (eword_parse(v, len, i, &w)) {
 			if (strcasecmp(pd.charset, w.charset) != 0) {
 				pending_flush(&pd, out);
-				memcpy(pd.charset, w.charset, sizeof(pd.charset));
+				memcpy(pd.charset, w.charset,
+				       sizeof(pd.charset));
 			}
-			(w.enc == 'b' ? b_decode : q_decode)(&w.text, &pd.bytes);
+			(w.enc == 'b' ? b_decode : q_decode)(&w.text,
+							     &pd.bytes);
 			/* White space between two words is dropped. */
 			for (i = j = w.end; j < len && is_lwsp(v[j]); j++)
 				;
@@ -305,8 +444,8 @@ mp_mime_decode_header(const void *value, size_t len, struct mp_buf *out)
 enum mp_mime_cte
 mp_mime_cte_parse(struct mp_str encoding)
 {
-	struct mp_str e = mime_trim(encoding.p != NULL ? encoding.p : "",
-				    encoding.len);
+	struct mp_str e =
+		mime_trim(encoding.p != NULL ? encoding.p : "", encoding.len);
 
 	if (e.len == 0 || mime_str_ieq(e.p, e.len, "7bit") ||
 	    mime_str_ieq(e.p, e.len, "8bit") ||
@@ -399,7 +538,7 @@ qp_ws_flush(struct mp_mime_body_decoder *dec, struct obuf *o)
 static bool
 qp_escape(struct mp_mime_body_decoder *dec, char c, struct obuf *o)
 {
-	int v = hexval(c);
+	int v = mime_hexval(c);
 
 	if (dec->eq_len == 3) { /* soft break: skip to the LF */
 		if (c == ' ' || c == '\t' || c == '\r')
@@ -421,7 +560,7 @@ qp_escape(struct mp_mime_body_decoder *dec, char c, struct obuf *o)
 		return true;
 	}
 	if (v >= 0) {
-		obuf_put(o, (char)(hexval(dec->eq[0]) << 4 | v));
+		obuf_put(o, (char)(mime_hexval(dec->eq[0]) << 4 | v));
 		dec->eq_len = 0;
 		return true;
 	}

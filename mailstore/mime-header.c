@@ -2,6 +2,7 @@
  * (RFC 2045, 2183, 2231), and envelope address lists (RFC 5322). */
 #include "config.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -11,27 +12,6 @@
 /* RFC 2231 sections past this are ignored: a real filename needs a few,
  * and the bound keeps joining them linear. */
 #define MIME_SECTION_MAX 999
-/* Charset names longer than this are unknown. */
-#define MIME_CHARSET_MAX 64
-
-struct mp_str
-mime_trim(const char *p, size_t len)
-{
-	while (len > 0 && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) {
-		p++;
-		len--;
-	}
-	while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t' ||
-			   p[len - 1] == '\r' || p[len - 1] == '\n'))
-		len--;
-	return (struct mp_str){p, len};
-}
-
-bool
-mime_str_ieq(const char *p, size_t len, const char *s)
-{
-	return p != NULL && strlen(s) == len && strncasecmp(p, s, len) == 0;
-}
 
 /* strchr() for a set of bytes, where a NUL byte is never in the set. */
 static bool
@@ -49,77 +29,11 @@ lower(char *p, size_t len)
 	}
 }
 
-/* --- the header iterator ------------------------------------------------ */
-
-void
-mp_mime_header_iter_init(struct mp_mime_header_iter *iter, const void *data,
-			 size_t len)
-{
-	iter->p = data;
-	iter->end = iter->p + len;
-	iter->value = (struct mp_buf){0};
-}
-
-/* The next line of the header, without its CR LF; false at the end. */
-static bool
-iter_line(struct mp_mime_header_iter *iter, struct mp_str *line_r)
-{
-	const char *lf;
-	size_t len;
-
-	if (iter->p >= iter->end)
-		return false;
-	lf = memchr(iter->p, '\n', (size_t)(iter->end - iter->p));
-	len = lf != NULL ? (size_t)(lf - iter->p) : (size_t)(iter->end - iter->p);
-	*line_r = (struct mp_str){iter->p, len};
-	if (len > 0 && iter->p[len - 1] == '\r')
-		line_r->len--;
-	iter->p = lf != NULL ? lf + 1 : iter->end;
-	return true;
-}
-
-bool
-mp_mime_header_iter_next(struct mp_mime_header_iter *iter,
-			 struct mp_str *name_r, struct mp_str *value_r)
-{
-	struct mp_str line, name;
-	const char *colon;
-
-	for (;;) {
-		if (!iter_line(iter, &line) || line.len == 0) {
-			iter->p = iter->end;
-			return false;
-		}
-		colon = memchr(line.p, ':', line.len);
-		if (line.p[0] == ' ' || line.p[0] == '\t' || colon == NULL)
-			continue;
-		name = mime_trim(line.p, (size_t)(colon - line.p));
-		if (name.len > 0)
-			break;
-	}
-	mp_buf_reset(&iter->value);
-	mp_buf_append(&iter->value, colon + 1,
-		      line.len - (size_t)(colon + 1 - line.p));
-	while (iter->p < iter->end && (*iter->p == ' ' || *iter->p == '\t')) {
-		iter_line(iter, &line);
-		mp_buf_append(&iter->value, line.p, line.len);
-	}
-	*name_r = name;
-	*value_r = mime_trim(iter->value.data, iter->value.len);
-	return true;
-}
-
-void
-mp_mime_header_iter_deinit(struct mp_mime_header_iter *iter)
-{
-	mp_buf_free(&iter->value);
-}
-
 /* --- lexing (RFC 5322 CFWS, quoted strings; RFC 2045 tokens) ------------ */
 
 struct lex {
 	const char *p, *end;
-	bool ws;              /* white space or a comment was skipped */
+	bool ws;               /* white space or a comment was skipped */
 	struct mp_str comment; /* the last comment, parentheses dropped */
 };
 
@@ -211,13 +125,13 @@ lex_skip_param(struct lex *lx)
 	}
 }
 
-static bool
+static void
 arena_lower(struct mime_hdr_ctx *ctx, struct mp_str s, struct mp_str *out)
 {
-	if (!mime_arena_str(ctx->arena, s.p, s.len, out))
-		return false;
-	lower((char *)out->p, out->len);
-	return true;
+	char *copy = mime_arena_str(ctx->arena, s.p, s.len, out);
+
+	if (copy != NULL)
+		lower(copy, s.len);
 }
 
 /* --- parameters and RFC 2231 -------------------------------------------- */
@@ -252,7 +166,9 @@ split_name(struct raw_param *rp, const char *name)
 	if (q < end && *q >= '0' && *q <= '9') {
 		if (*q == '0' && q + 1 < end && q[1] != '*')
 			return;
-		for (; q < end && *q >= '0' && *q <= '9' && n <= MIME_SECTION_MAX; q++)
+		for (;
+		     q < end && *q >= '0' && *q <= '9' && n <= MIME_SECTION_MAX;
+		     q++)
 			n = n * 10 + (uint32_t)(*q - '0');
 		if (n > MIME_SECTION_MAX)
 			return;
@@ -330,62 +246,13 @@ params_read(struct mime_hdr_ctx *ctx, struct lex *lx, struct params *ps)
 			*ctx->msg_flags |= MP_MIME_TRUNCATED;
 			return;
 		}
-		ps->v = mp_xrealloc(ps->v, (ps->n + 1) * sizeof(*ps->v));
+		/* Room for 4, then doubled at 4, 8, 16... */
+		if (ps->n == 0)
+			ps->v = mp_xrealloc(ps->v, 4 * sizeof(*ps->v));
+		else if (ps->n >= 4 && (ps->n & (ps->n - 1)) == 0)
+			ps->v = mp_xrealloc(ps->v, ps->n * 2 * sizeof(*ps->v));
 		ps->v[ps->n++] = rp;
 	}
-}
-
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static void
-percent_decode(const char *p, size_t len, struct mp_buf *out)
-{
-	for (size_t i = 0; i < len; i++) {
-		int hi, lo;
-
-		if (p[i] == '%' && i + 2 < len &&
-		    (hi = hexval(p[i + 1])) >= 0 &&
-		    (lo = hexval(p[i + 2])) >= 0) {
-			char c = (char)(hi << 4 | lo);
-
-			mp_buf_append(out, &c, 1);
-			i += 2;
-		} else {
-			mp_buf_append(out, &p[i], 1);
-		}
-	}
-}
-
-/* Appends one extended value "charset'lang'%XX" (the prefix only in the
- * first section) to out; the charset goes to charset_r. */
-static void
-ext_value(const char *p, size_t len, bool first, char *charset_r,
-	  struct mp_buf *out)
-{
-	const char *q1, *q2;
-
-	if (first && (q1 = memchr(p, '\'', len)) != NULL &&
-	    (q2 = memchr(q1 + 1, '\'', len - (size_t)(q1 + 1 - p))) != NULL) {
-		size_t clen = (size_t)(q1 - p);
-
-		if (clen < MIME_CHARSET_MAX) {
-			memcpy(charset_r, p, clen);
-			charset_r[clen] = '\0';
-		}
-		len -= (size_t)(q2 + 1 - p);
-		p = q2 + 1;
-	}
-	percent_decode(p, len, out);
 }
 
 static const struct raw_param *
@@ -419,7 +286,7 @@ join_sections(const struct params *ps, const struct raw_param *base,
 		const char *v = ps->text.data + rp->value;
 
 		if (rp->ext)
-			ext_value(v, rp->value_len, s == 0, charset, &raw);
+			mime_ext_value(v, rp->value_len, s == 0, charset, &raw);
 		else
 			mp_buf_append(&raw, v, rp->value_len);
 		ext |= rp->ext;
@@ -457,8 +324,8 @@ param_value(const struct params *ps, const struct raw_param *rp,
 			return false;
 		join_sections(ps, rp, out);
 	} else if (rp->ext) {
-		ext_value(ps->text.data + rp->value, rp->value_len, true,
-			  charset, &raw);
+		mime_ext_value(ps->text.data + rp->value, rp->value_len, true,
+			       charset, &raw);
 		mp_mime_charset_to_utf8(charset, raw.data, raw.len, out);
 		mp_buf_free(&raw);
 	} else {
@@ -655,7 +522,8 @@ tok_next(struct lex *lx, struct tok *t)
 		t->kind = T_QUOTED;
 		lex_quoted(lx, NULL);
 	} else if (t->c == '[') {
-		const char *close = memchr(lx->p, ']', (size_t)(lx->end - lx->p));
+		const char *close =
+			memchr(lx->p, ']', (size_t)(lx->end - lx->p));
 
 		t->kind = T_LITERAL;
 		lx->p = close != NULL ? close + 1 : lx->end;
@@ -705,8 +573,11 @@ addr_emit(struct mime_hdr_ctx *ctx, struct addr_list *l,
 {
 	struct mp_mime_address *ad;
 
-	if (l->n % 16 == 0)
-		l->v = mp_xrealloc(l->v, (l->n + 16) * sizeof(*l->v));
+	/* Room for 16, then doubled at 16, 32, 64... */
+	if (l->n == 0)
+		l->v = mp_xrealloc(l->v, 16 * sizeof(*l->v));
+	else if (l->n >= 16 && (l->n & (l->n - 1)) == 0)
+		l->v = mp_xrealloc(l->v, l->n * 2 * sizeof(*l->v));
 	ad = &l->v[l->n++];
 	*ad = (struct mp_mime_address){.kind = kind};
 	if (name != NULL && name->len > 0)
@@ -818,6 +689,7 @@ address_list(struct mime_hdr_ctx *ctx, const char *value, size_t len,
 {
 	struct addr_acc a = {0};
 	struct addr_list l = {0};
+	struct mp_mime_address *v;
 	bool group = false;
 	struct lex lx;
 	struct tok t;
@@ -848,11 +720,13 @@ address_list(struct mime_hdr_ctx *ctx, const char *value, size_t len,
 			acc_token(&lx, &a, &t);
 		}
 	}
-	if (l.n > 0 && (out->v = mime_arena_take(ctx->arena,
-						 l.n * sizeof(*l.v))) != NULL) {
-		memcpy((void *)out->v, l.v, l.n * sizeof(*l.v));
+	v = l.n > 0 ? mime_arena_take(ctx->arena, l.n * sizeof(*v)) : NULL;
+	if (v != NULL) {
+		memcpy(v, l.v, l.n * sizeof(*v));
+		out->v = v;
 		out->n = l.n;
 	}
+
 	free(l.v);
 	mp_buf_free(&a.phrase);
 	mp_buf_free(&a.local);
@@ -862,55 +736,51 @@ address_list(struct mime_hdr_ctx *ctx, const char *value, size_t len,
 
 /* --- dispatch ------------------------------------------------------------- */
 
-enum field_id {
-	F_CONTENT_TYPE,
-	F_CONTENT_TRANSFER_ENCODING,
-	F_CONTENT_DISPOSITION,
-	F_CONTENT_ID,
-	F_CONTENT_DESCRIPTION,
-	F_CONTENT_MD5,
-	F_CONTENT_LANGUAGE,
-	F_CONTENT_LOCATION,
-	F_DATE, /* the rest only in a message header */
-	F_SUBJECT,
-	F_MESSAGE_ID,
-	F_IN_REPLY_TO,
-	F_FROM,
-	F_SENDER,
-	F_REPLY_TO,
-	F_TO,
-	F_CC,
-	F_BCC,
+enum field_kind {
+	K_TYPE,
+	K_ENCODING,
+	K_DISPOSITION,
+	K_LANGUAGE,
+	K_RAW,
+	K_ADDR
 };
 
-static const char *const field_names[] = {
-	"content-type",
-	"content-transfer-encoding",
-	"content-disposition",
-	"content-id",
-	"content-description",
-	"content-md5",
-	"content-language",
-	"content-location",
-	"date",
-	"subject",
-	"message-id",
-	"in-reply-to",
-	"from",
-	"sender",
-	"reply-to",
-	"to",
-	"cc",
-	"bcc",
+/* The fields we interpret. Those after "date" count only in a message
+ * header; where is the offset of their member in the part or envelope. */
+static const struct field {
+	const char *name;
+	enum field_kind kind;
+	size_t where;
+} fields[] = {
+	{"content-type", K_TYPE, 0},
+	{"content-transfer-encoding", K_ENCODING, 0},
+	{"content-disposition", K_DISPOSITION, 0},
+	{"content-language", K_LANGUAGE, 0},
+	{"content-id", K_RAW, offsetof(struct mp_mime_part, id)},
+	{"content-description", K_RAW,
+	 offsetof(struct mp_mime_part, description)},
+	{"content-md5", K_RAW, offsetof(struct mp_mime_part, md5)},
+	{"content-location", K_RAW, offsetof(struct mp_mime_part, location)},
+#define FIELDS_ENVELOPE 8
+	{"date", K_RAW, offsetof(struct mp_mime_envelope, date)},
+	{"subject", K_RAW, offsetof(struct mp_mime_envelope, subject)},
+	{"message-id", K_RAW, offsetof(struct mp_mime_envelope, message_id)},
+	{"in-reply-to", K_RAW, offsetof(struct mp_mime_envelope, in_reply_to)},
+	{"from", K_ADDR, offsetof(struct mp_mime_envelope, from)},
+	{"sender", K_ADDR, offsetof(struct mp_mime_envelope, sender)},
+	{"reply-to", K_ADDR, offsetof(struct mp_mime_envelope, reply_to)},
+	{"to", K_ADDR, offsetof(struct mp_mime_envelope, to)},
+	{"cc", K_ADDR, offsetof(struct mp_mime_envelope, cc)},
+	{"bcc", K_ADDR, offsetof(struct mp_mime_envelope, bcc)},
 };
 
 static int
 field_lookup(const char *name, size_t len, bool message_header)
 {
-	size_t n = message_header ? MP_NELEMS(field_names) : F_DATE;
+	size_t n = message_header ? MP_NELEMS(fields) : FIELDS_ENVELOPE;
 
 	for (size_t i = 0; i < n; i++) {
-		if (mime_str_ieq(name, len, field_names[i]))
+		if (mime_str_ieq(name, len, fields[i].name))
 			return (int)i;
 	}
 	return -1;
@@ -922,88 +792,41 @@ mime_field_wanted(const char *name, size_t len, bool message_header)
 	return field_lookup(name, len, message_header) >= 0;
 }
 
-static struct mp_mime_addrlist *
-env_list(struct mp_mime_envelope *env, enum field_id id)
-{
-	switch (id) {
-	case F_FROM:
-		return &env->from;
-	case F_SENDER:
-		return &env->sender;
-	case F_REPLY_TO:
-		return &env->reply_to;
-	case F_TO:
-		return &env->to;
-	case F_CC:
-		return &env->cc;
-	default:
-		return &env->bcc;
-	}
-}
-
-static void
-envelope_field(struct mime_hdr_ctx *ctx, enum field_id id, const char *value,
-	       size_t len)
-{
-	struct mp_mime_envelope *env = ctx->env;
-
-	switch (id) {
-	case F_DATE:
-		raw_value(ctx, value, len, &env->date);
-		break;
-	case F_SUBJECT:
-		raw_value(ctx, value, len, &env->subject);
-		break;
-	case F_MESSAGE_ID:
-		raw_value(ctx, value, len, &env->message_id);
-		break;
-	case F_IN_REPLY_TO:
-		raw_value(ctx, value, len, &env->in_reply_to);
-		break;
-	default:
-		address_list(ctx, value, len, env_list(env, id));
-	}
-}
-
 void
-mime_header_field(struct mime_hdr_ctx *ctx, const char *name,
-		  size_t name_len, const char *value, size_t value_len)
+mime_header_field(struct mime_hdr_ctx *ctx, const char *name, size_t name_len,
+		  const char *value, size_t value_len)
 {
 	int id = field_lookup(name, name_len, ctx->env != NULL);
-	struct mp_mime_part *part = ctx->part;
+	const struct field *f;
+	char *base;
 
 	if (id < 0 || (ctx->seen & (1u << id)))
 		return;
 	ctx->seen |= 1u << id;
+	f = &fields[id];
+	base = id < FIELDS_ENVELOPE ? (char *)ctx->part : (char *)ctx->env;
 	if (value == NULL)
 		value = "";
-	switch ((enum field_id)id) {
-	case F_CONTENT_TYPE:
+	switch (f->kind) {
+	case K_TYPE:
 		content_type(ctx, value, value_len);
 		break;
-	case F_CONTENT_TRANSFER_ENCODING:
+	case K_ENCODING:
 		content_encoding(ctx, value, value_len);
 		break;
-	case F_CONTENT_DISPOSITION:
+	case K_DISPOSITION:
 		content_disposition(ctx, value, value_len);
 		break;
-	case F_CONTENT_ID:
-		raw_value(ctx, value, value_len, &part->id);
-		break;
-	case F_CONTENT_DESCRIPTION:
-		raw_value(ctx, value, value_len, &part->description);
-		break;
-	case F_CONTENT_MD5:
-		raw_value(ctx, value, value_len, &part->md5);
-		break;
-	case F_CONTENT_LANGUAGE:
+	case K_LANGUAGE:
 		content_language(ctx, value, value_len);
 		break;
-	case F_CONTENT_LOCATION:
-		raw_value(ctx, value, value_len, &part->location);
+	case K_RAW:
+		raw_value(ctx, value, value_len,
+			  (struct mp_str *)(base + f->where));
 		break;
-	default:
-		envelope_field(ctx, (enum field_id)id, value, value_len);
+	case K_ADDR:
+		address_list(ctx, value, value_len,
+			     (struct mp_mime_addrlist *)(base + f->where));
 	}
 }
 
@@ -1016,6 +839,8 @@ mime_header_defaults(struct mime_hdr_ctx *ctx, bool in_digest)
 	};
 	struct mp_mime_part *part = ctx->part;
 
+	if (part->type.p == NULL || part->subtype.p == NULL)
+		part->type = (struct mp_str){NULL, 0};
 	if (part->type.p == NULL && in_digest) {
 		part->type = (struct mp_str){"message", 7};
 		part->subtype = (struct mp_str){"rfc822", 6};

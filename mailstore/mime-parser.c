@@ -96,19 +96,18 @@ limits_fill(struct mp_mime_limits *lim, const struct mp_mime_limits *in)
 	mp_mime_limits_default(&d);
 	if (in == NULL)
 		in = &d;
-	lim->max_depth = limit_or(in->max_depth, d.max_depth,
-				  MP_MIME_DEPTH_CAP);
+	lim->max_depth =
+		limit_or(in->max_depth, d.max_depth, MP_MIME_DEPTH_CAP);
 	lim->max_parts = limit_or(in->max_parts, d.max_parts, UINT32_MAX);
 	lim->max_header_fields = limit_or(in->max_header_fields,
 					  d.max_header_fields, UINT32_MAX);
-	lim->max_field_size = limit_or(in->max_field_size, d.max_field_size,
-				       UINT32_MAX);
-	lim->max_boundary_len = limit_or(in->max_boundary_len,
-					 d.max_boundary_len,
-					 MP_MIME_BOUNDARY_CAP);
+	lim->max_field_size =
+		limit_or(in->max_field_size, d.max_field_size, UINT32_MAX);
+	lim->max_boundary_len = limit_or(
+		in->max_boundary_len, d.max_boundary_len, MP_MIME_BOUNDARY_CAP);
 	lim->max_params = limit_or(in->max_params, d.max_params, UINT32_MAX);
-	lim->max_result_size = limit_or(in->max_result_size,
-					d.max_result_size, UINT32_MAX);
+	lim->max_result_size =
+		limit_or(in->max_result_size, d.max_result_size, UINT32_MAX);
 }
 
 /* --- the part stack ----------------------------------------------------- */
@@ -241,8 +240,8 @@ static void
 field_end(struct mp_mime_parser *p)
 {
 	if (p->field_on && p->field_keep)
-		mime_header_field(&p->hdr, p->name, p->name_len,
-				  p->value.data, p->value.len);
+		mime_header_field(&p->hdr, p->name, p->name_len, p->value.data,
+				  p->value.len);
 	p->field_on = false;
 }
 
@@ -391,7 +390,8 @@ field_begin(struct mp_mime_parser *p, const char *l, size_t len,
 {
 	size_t name_len = (size_t)(colon - l);
 
-	while (name_len > 0 && (l[name_len - 1] == ' ' || l[name_len - 1] == '\t'))
+	while (name_len > 0 &&
+	       (l[name_len - 1] == ' ' || l[name_len - 1] == '\t'))
 		name_len--;
 	p->field_on = true;
 	p->field_keep = false;
@@ -500,7 +500,11 @@ consume(struct mp_mime_parser *p, const char *d, size_t n, bool eol)
 	if (p->state == ST_HEADER) {
 		size_t room = p->line_cap - p->line.len;
 
-		mp_buf_append(&p->line, d, n < room ? n : room);
+		if (n > room) {
+			p->msg->flags |= MP_MIME_TRUNCATED;
+			n = room;
+		}
+		mp_buf_append(&p->line, d, n);
 		if (eol)
 			header_line(p);
 	} else {
@@ -595,9 +599,10 @@ mp_mime_parser_new(const struct mp_mime_limits *limits)
 	struct mp_mime_parser *p = mp_xcalloc(1, sizeof(*p));
 
 	limits_fill(&p->lim, limits);
-	p->line_cap = p->lim.max_field_size > MIME_PEEK_MAX
-			      ? p->lim.max_field_size
-			      : MIME_PEEK_MAX;
+	/* Room for a whole field of the largest size on its first line. */
+	p->line_cap = p->lim.max_field_size + MIME_NAME_MAX + 2;
+	if (p->line_cap < MIME_PEEK_MAX)
+		p->line_cap = MIME_PEEK_MAX;
 	p->arena = mime_arena_new(p->lim.max_result_size, 0);
 	p->msg = mime_arena_alloc(p->arena, sizeof(*p->msg));
 	p->msg->arena = p->arena;
@@ -663,155 +668,4 @@ mp_mime_parser_free(struct mp_mime_parser **parser)
 	mp_buf_free(&p->value);
 	free(p);
 	*parser = NULL;
-}
-
-void
-mp_mime_message_free(struct mp_mime_message **msg)
-{
-	if (*msg == NULL)
-		return;
-	mime_arena_free((*msg)->arena);
-	*msg = NULL;
-}
-
-/* --- walking the tree ----------------------------------------------------- */
-
-const struct mp_mime_part *
-mp_mime_part_next(const struct mp_mime_part *part)
-{
-	if (part->children != NULL)
-		return part->children;
-	while (part != NULL && part->next == NULL)
-		part = part->parent;
-	return part != NULL ? part->next : NULL;
-}
-
-/* Reads a section number: no zero, no leading zero (RFC 3501 nz-number). */
-static bool
-section_number(const char **s, uint32_t *n_r)
-{
-	const char *p = *s;
-	uint64_t n = 0;
-
-	if (*p < '1' || *p > '9')
-		return false;
-	while (*p >= '0' && *p <= '9' && n <= UINT32_MAX)
-		n = n * 10 + (uint64_t)(*p++ - '0');
-	if (n > UINT32_MAX || (*p != '\0' && *p != '.') ||
-	    (*p == '.' && p[1] == '\0'))
-		return false;
-	*s = *p == '.' ? p + 1 : p;
-	*n_r = (uint32_t)n;
-	return true;
-}
-
-bool
-mp_mime_part_find(const struct mp_mime_part *root, const char *section,
-		  const struct mp_mime_part **part_r)
-{
-	const struct mp_mime_part *part = root;
-	/* At a message's head (the root, or inside a message/rfc822 part)
-	 * a non-multipart body is part 1; elsewhere a leaf has no parts. */
-	bool head = true;
-	uint32_t n;
-
-	while (*section != '\0') {
-		if (!section_number(&section, &n))
-			return false;
-		if (part->flags & MP_MIME_PART_MULTIPART) {
-			for (part = part->children; part != NULL && n > 1; n--)
-				part = part->next;
-			if (part == NULL)
-				return false;
-		} else if (!head || n != 1) {
-			return false;
-		}
-		head = false;
-		if (*section != '\0' && (part->flags & MP_MIME_PART_MESSAGE)) {
-			part = part->children;
-			head = true;
-		}
-	}
-	*part_r = part;
-	return true;
-}
-
-/* --- the arena ---------------------------------------------------------- */
-
-struct mime_chunk {
-	struct mime_chunk *prev;
-	size_t size, used;
-	max_align_t data[];
-};
-
-struct mp_mime_arena *
-mime_arena_new(size_t budget, size_t first_size)
-{
-	struct mp_mime_arena *a = mp_xcalloc(1, sizeof(*a));
-
-	a->budget = budget;
-	a->next_size = first_size > 0 ? first_size : 4096;
-	return a;
-}
-
-void
-mime_arena_free(struct mp_mime_arena *a)
-{
-	while (a->chunk != NULL) {
-		struct mime_chunk *c = a->chunk;
-
-		a->chunk = c->prev;
-		free(c);
-	}
-	free(a);
-}
-
-void *
-mime_arena_alloc(struct mp_mime_arena *a, size_t size)
-{
-	struct mime_chunk *c = a->chunk;
-	void *mem;
-
-	size = (size + 7) & ~(size_t)7;
-	if (c == NULL || c->size - c->used < size) {
-		size_t csize = a->next_size > size ? a->next_size : size;
-
-		c = mp_xmalloc(sizeof(*c) + csize);
-		c->prev = a->chunk;
-		c->size = csize;
-		c->used = 0;
-		a->chunk = c;
-		a->next_size = csize < SIZE_MAX / 4 ? csize * 2 : csize;
-	}
-	mem = (char *)c->data + c->used;
-	c->used += size;
-	memset(mem, 0, size);
-	return mem;
-}
-
-void *
-mime_arena_take(struct mp_mime_arena *a, size_t size)
-{
-	if (a->budget != 0 && (size > a->budget || a->used > a->budget - size)) {
-		a->over = true;
-		return NULL;
-	}
-	a->used += size;
-	return mime_arena_alloc(a, size);
-}
-
-bool
-mime_arena_str(struct mp_mime_arena *a, const void *p, size_t len,
-	       struct mp_str *str_r)
-{
-	char *s = len < SIZE_MAX ? mime_arena_take(a, len + 1) : NULL;
-
-	if (s == NULL) {
-		*str_r = (struct mp_str){NULL, 0};
-		return false;
-	}
-	if (len > 0)
-		memcpy(s, p, len);
-	*str_r = (struct mp_str){s, len};
-	return true;
 }

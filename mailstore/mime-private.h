@@ -26,10 +26,11 @@ void *mime_arena_alloc(struct mp_mime_arena *arena, size_t size);
 /* Zeroed memory counted against the budget (strings, lists); NULL, and
  * arena->over set, when it would pass it. */
 void *mime_arena_take(struct mp_mime_arena *arena, size_t size);
-/* Copies len bytes (and a NUL) into the arena as *str_r; over the budget
- * *str_r becomes NIL and false is returned. */
-bool mime_arena_str(struct mp_mime_arena *arena, const void *p, size_t len,
-		    struct mp_str *str_r);
+/* Copies len bytes (and a NUL) into the arena as *str_r and returns the
+ * copy, still writable; over the budget *str_r becomes NIL and NULL is
+ * returned. */
+char *mime_arena_str(struct mp_mime_arena *arena, const void *p, size_t len,
+		     struct mp_str *str_r);
 
 /* Where the fields of one header go while the parser reads it. */
 struct mime_hdr_ctx {
@@ -49,6 +50,18 @@ void mime_header_field(struct mime_hdr_ctx *ctx, const char *name,
 /* Applies the defaults at the end of a header: text/plain (or
  * message/rfc822 inside a multipart/digest), 7bit, Sender and Reply-To. */
 void mime_header_defaults(struct mime_hdr_ctx *ctx, bool in_digest);
+
+/* Charset names longer than this are unknown (the longest IANA name is 45
+ * bytes). */
+#define MIME_CHARSET_MAX 64
+
+/* The value of a hex digit, or -1. */
+int mime_hexval(char c);
+/* Appends an RFC 2231 extended value (RFC 2231 section 4) to out,
+ * percent-decoded; in the first section its "charset'lang'" prefix is
+ * taken off and the charset copied to charset_r (MIME_CHARSET_MAX bytes). */
+void mime_ext_value(const char *p, size_t len, bool first, char *charset_r,
+		    struct mp_buf *out);
 
 /* Trims white space (SP, HT, CR, LF) from both ends of a view. */
 struct mp_str mime_trim(const char *p, size_t len);

@@ -28,12 +28,13 @@ struct user_args {
 	const char *data_dir;
 	const char *scheme; /* NULL: yescrypt */
 	bool password_stdin;
+	bool no_scram; /* store the hash alone, without a SCRAM secret */
 };
 
 static const char usage_text[] =
 	"usage: moonpost user add ADDRESS [--password-stdin] [--scheme "
-	"SCHEME]\n"
-	"       moonpost user passwd ADDRESS [--password-stdin]\n"
+	"SCHEME] [--no-scram]\n"
+	"       moonpost user passwd ADDRESS [--password-stdin] [--no-scram]\n"
 	"       moonpost user del ADDRESS\n"
 	"       moonpost user list\n"
 	"\n"
@@ -44,19 +45,23 @@ static const char usage_text[] =
 	"  -h, --help          show this help\n"
 	"\n"
 	"SCHEME is yescrypt (the default), bcrypt or sha512-crypt. Without\n"
-	"--password-stdin the password is asked twice on the terminal.\n";
+	"--password-stdin the password is asked twice on the terminal.\n"
+	"Besides the hash, a SCRAM-SHA-256 secret is stored so that clients\n"
+	"can log in without sending the password; --no-scram stores only the\n"
+	"hash (SCRAM logins then fail for that account).\n";
 
 static const char *const action_names[] = {"add", "passwd", "del", "list"};
 static const char *const scheme_names[] = {"yescrypt", "bcrypt",
 					   "sha512-crypt"};
 
-enum { OPT_DATA_DIR = 256, OPT_PASSWORD_STDIN, OPT_SCHEME };
+enum { OPT_DATA_DIR = 256, OPT_PASSWORD_STDIN, OPT_SCHEME, OPT_NO_SCRAM };
 
 static const struct option long_options[] = {
 	{"config", required_argument, NULL, 'c'},
 	{"data-dir", required_argument, NULL, OPT_DATA_DIR},
 	{"password-stdin", no_argument, NULL, OPT_PASSWORD_STDIN},
 	{"scheme", required_argument, NULL, OPT_SCHEME},
+	{"no-scram", no_argument, NULL, OPT_NO_SCRAM},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -142,6 +147,9 @@ take_option(int c, char **argv, struct user_args *args, int *n_pos)
 	case OPT_SCHEME:
 		args->scheme = optarg;
 		return EX_OK;
+	case OPT_NO_SCRAM:
+		args->no_scram = true;
+		return EX_OK;
 	case 'h':
 		return -1;
 	default:
@@ -167,6 +175,9 @@ check_args(const struct user_args *args, int n_pos)
 	    args->action != ACTION_PASSWD)
 		return usage_error("--password-stdin is only for add and "
 				   "passwd");
+	if (args->no_scram && args->action != ACTION_ADD &&
+	    args->action != ACTION_PASSWD)
+		return usage_error("--no-scram is only for add and passwd");
 	if (args->scheme != NULL &&
 	    !name_index(scheme_names, MP_NELEMS(scheme_names), args->scheme,
 			&i))
@@ -341,22 +352,43 @@ get_password(const struct user_args *args, char *buf)
 	return prompt_password(args->address, buf);
 }
 
-/* The hash of a new password, or NULL after a message with *rc_r set. */
+/* The credentials of password: its hash, then (unless --no-scram) its
+ * SCRAM-SHA-256 secret after a space. NULL after a message. */
+static char *
+credentials(const struct user_args *args, const char *password)
+{
+	const char *error;
+	char *hash, *scram, *both;
+
+	if ((hash = mp_password_hash(password, args->scheme, &error)) == NULL) {
+		mp_cli_error("%s", error);
+		return NULL;
+	}
+	if (args->no_scram)
+		return hash;
+	scram = mp_scram_secret_new(password, 0, &error);
+	if (scram == NULL) {
+		mp_cli_error("%s", error);
+		free(hash);
+		return NULL;
+	}
+	both = mp_xasprintf("%s %s", hash, scram);
+	free(hash);
+	free(scram);
+	return both;
+}
+
+/* The credentials of a new password, or NULL after a message with *rc_r
+ * set. */
 static char *
 new_hash(const struct user_args *args, int *rc_r)
 {
 	char password[PASSWORD_BUF];
-	const char *error;
 	char *hash = NULL;
 
 	*rc_r = get_password(args, password);
-	if (*rc_r == EX_OK) {
-		hash = mp_password_hash(password, args->scheme, &error);
-		if (hash == NULL) {
-			mp_cli_error("%s", error);
-			*rc_r = EX_SOFTWARE;
-		}
-	}
+	if (*rc_r == EX_OK && (hash = credentials(args, password)) == NULL)
+		*rc_r = EX_SOFTWARE;
 	explicit_bzero(password, sizeof(password));
 	return hash;
 }

@@ -38,6 +38,9 @@ class UserCommand(harness.TempDirTest):
         self.assertEqual(status, 0, err)
         line = self.passwd_line("alice@example.test")
         self.assertRegex(line, r"^alice@example\.test:\{YESCRYPT\}\$y\$")
+        # A SCRAM-SHA-256 secret in Dovecot's form follows the hash.
+        self.assertRegex(line, r" \{SCRAM-SHA-256\}4096,[A-Za-z0-9+/]{22}==,"
+                               r"[A-Za-z0-9+/]{43}=,[A-Za-z0-9+/]{43}=$")
         self.assertNotIn("s3cret", line)
 
         status, out, _ = self.user("list")
@@ -58,6 +61,20 @@ class UserCommand(harness.TempDirTest):
         self.assertIsNone(self.passwd_line("alice@example.test"))
         status, _, _ = self.user("del", "alice@example.test")
         self.assertEqual(status, EX_NOUSER)
+
+    def test_no_scram(self):
+        status, _, err = self.user("add", "nos@example.test", "--no-scram",
+                                   "--password-stdin", password="pw\n")
+        self.assertEqual(status, 0, err)
+        line = self.passwd_line("nos@example.test")
+        self.assertRegex(line, r"^nos@example\.test:\{YESCRYPT\}\$y\$\S+$")
+        status, _, err = self.user("passwd", "nos@example.test",
+                                   "--password-stdin", password="pw2\n")
+        self.assertEqual(status, 0, err)
+        self.assertIn(" {SCRAM-SHA-256}4096,",
+                      self.passwd_line("nos@example.test"))
+        status, _, err = self.user("del", "nos@example.test", "--no-scram")
+        self.assertEqual(status, EX_USAGE)
 
     def test_schemes(self):
         for scheme, prefix in (("bcrypt", "{BLF-CRYPT}$2"),

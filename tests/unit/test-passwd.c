@@ -423,6 +423,24 @@ static const struct bad_file bad_files[] = {
 	 "1: space or control character in the hash"},
 	{"\n\na@example.test:{CRYPT}x\xc3\xa9\n",
 	 "3: space or control character in the hash"},
+	/* Several credentials: one space apart, each scheme once. */
+	{"a@example.test:{CRYPT}x  {SCRAM-SHA-256}y\n",
+	 "1: space or control character in the hash"},
+	{"a@example.test:{CRYPT}x \n",
+	 "1: space or control character in the hash"},
+	{"a@example.test:{CRYPT}x y {SCRAM-SHA-256}z\n",
+	 "1: space or control character in the hash"},
+	{"a@example.test:{CRYPT}x\t{SCRAM-SHA-256}z\n",
+	 "1: space or control character in the hash"},
+	{"a@example.test: {CRYPT}x\n", "1: hash must start with {SCHEME}"},
+	{"a@example.test:{CRYPT}x {SCRAM-SHA-256}\n",
+	 "1: empty hash after {SCHEME}"},
+	{"a@example.test:{CRYPT}x {SCR AM}y\n", "1: bad character in {SCHEME}"},
+	{"a@example.test:{CRYPT}x {}y\n", "1: hash must start with {SCHEME}"},
+	{"a@example.test:{CRYPT}x {SCRAM-SHA-256}y:z\n",
+	 "1: unexpected ':' after the hash"},
+	{"a@example.test:{CRYPT}x {SCRAM-SHA-256}y {crypt}z\n",
+	 "1: two credentials of the same {SCHEME}"},
 	{"# ok\na@example.test:{CRYPT}x\0y\n", "2: NUL byte in line"},
 };
 
@@ -455,6 +473,101 @@ test_passwd_read_rejects(struct tmpdir *t, gconstpointer data)
 		free(error);
 	}
 	g_free(path);
+}
+
+/* From RFC 7677's example: password "pencil". */
+#define SCRAM_PENCIL                                                           \
+	"{SCRAM-SHA-256}4096,W22ZaJ0SNY7soEsUEjb6gQ==,"                        \
+	"WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=,"                        \
+	"wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU="
+
+static void
+check_credential(const struct mp_passwd_entry *e, const char *scheme,
+		 const char *want)
+{
+	struct mp_str cred = mp_passwd_credential(e, scheme);
+
+	if (want == NULL) {
+		g_assert_null(cred.p);
+		g_assert_cmpuint(cred.len, ==, 0);
+		return;
+	}
+	g_assert_cmpmem(cred.p, cred.len, want, strlen(want));
+}
+
+static void
+test_passwd_credentials(struct tmpdir *t, gconstpointer data)
+{
+	const char *text = "# {CRYPT}x\n"
+			   "a@example.test:" HASH_B " " SCRAM_PENCIL "\n"
+			   "b@example.test:" SCRAM_PENCIL " {x-Other_1}abc\n"
+			   "c@example.test:" HASH_A "\n";
+	char *path = g_build_filename(t->path, "passwd", NULL);
+	char *copy = g_build_filename(t->path, "passwd2", NULL);
+	const struct mp_passwd_entry *a, *b, *c;
+	struct mp_passwd pw = {0};
+	char *error = NULL, *written;
+
+	write_file(path, text);
+	g_assert_true(mp_passwd_read(path, &pw, &error));
+	a = mp_passwd_find(&pw, "a@example.test");
+	b = mp_passwd_find(&pw, "b@example.test");
+	c = mp_passwd_find(&pw, "c@example.test");
+	g_assert_cmpstr(a->hash, ==, HASH_B " " SCRAM_PENCIL);
+	check_credential(a, "YESCRYPT", HASH_B);
+	check_credential(a, "yescrypt", HASH_B);
+	check_credential(a, "SCRAM-SHA-256", SCRAM_PENCIL);
+	check_credential(a, "Scram-Sha-256", SCRAM_PENCIL);
+	check_credential(a, "SCRAM-SHA", NULL);
+	check_credential(a, "SCRAM-SHA-2566", NULL);
+	check_credential(a, "CRYPT", NULL);
+	check_credential(a, "", NULL);
+	check_credential(b, "SCRAM-SHA-256", SCRAM_PENCIL);
+	check_credential(b, "X-OTHER_1", "{x-Other_1}abc");
+	check_credential(c, "CRYPT", HASH_A);
+	check_credential(c, "SCRAM-SHA-256", NULL);
+	check_credential(&pw.v[0], "CRYPT", NULL); /* the comment line */
+	check_credential(NULL, "CRYPT", NULL);
+	/* The password decides by the crypt hash, or by SCRAM alone. */
+	g_assert_true(mp_password_verify("pencil", b->hash));
+	g_assert_false(mp_password_verify("pencil!", b->hash));
+	g_assert_true(mp_password_verify(SHA512_VECTOR_PW, c->hash));
+	g_assert_true(mp_passwd_write(copy, &pw, &error));
+	written = read_file(copy);
+	g_assert_cmpstr(written, ==, text);
+	g_free(written);
+	mp_passwd_free(&pw);
+	g_free(path);
+	g_free(copy);
+}
+
+/* Of several credentials, the first crypt-style one decides, wherever it
+ * is; SCRAM only when there is none; unknown schemes never. */
+static void
+test_password_verify_list(void)
+{
+	const char *pw = SHA512_VECTOR_PW;
+
+	g_assert_true(mp_password_verify(pw, "{CRYPT}" SHA512_VECTOR
+					     " " SCRAM_PENCIL));
+	g_assert_false(mp_password_verify("pencil", "{CRYPT}" SHA512_VECTOR
+						    " " SCRAM_PENCIL));
+	g_assert_true(mp_password_verify(pw, SCRAM_PENCIL
+					 " {SHA512-CRYPT}" SHA512_VECTOR));
+	g_assert_false(mp_password_verify("pencil", SCRAM_PENCIL
+					  " {CRYPT}" SHA512_VECTOR));
+	g_assert_true(
+		mp_password_verify("pencil", "{PLAIN}pencil " SCRAM_PENCIL));
+	g_assert_true(mp_password_verify("pencil", SCRAM_PENCIL));
+	g_assert_false(mp_password_verify("pencil", "{PLAIN}pencil"));
+	g_assert_false(mp_password_verify("pencil", "{PLAIN}pencil {X}pencil"));
+	/* A broken crypt hash first is not skipped for a SCRAM secret. */
+	g_assert_false(mp_password_verify("pencil", "{YESCRYPT}" SHA512_VECTOR
+						    " " SCRAM_PENCIL));
+	g_assert_false(mp_password_verify("pencil", "{CRYPT}* " SCRAM_PENCIL));
+	/* Two SHA512 hashes: only the first one counts. */
+	g_assert_false(mp_password_verify(pw, "{CRYPT}$6$saltstring$x "
+					      "{SHA512-CRYPT}" SHA512_VECTOR));
 }
 
 static void
@@ -987,12 +1100,15 @@ main(int argc, char **argv)
 			test_password_verify_bcrypt_2y);
 	g_test_add_func("/auth/password/verify/rejects",
 			test_password_verify_rejects);
+	g_test_add_func("/auth/password/verify/list",
+			test_password_verify_list);
 	g_test_add_func("/auth/password/generate", test_password_generate);
 	g_test_add_func("/auth/address/valid", test_address_valid);
 	add_tmp_test("/auth/passwd/read/missing", test_passwd_read_missing);
 	add_tmp_test("/auth/passwd/read/round-trip", test_passwd_round_trip);
 	add_tmp_test("/auth/passwd/read/rejects", test_passwd_read_rejects);
 	add_tmp_test("/auth/passwd/read/long-line", test_passwd_read_long_line);
+	add_tmp_test("/auth/passwd/read/credentials", test_passwd_credentials);
 	add_tmp_test("/auth/passwd/read/io-error", test_passwd_read_io_error);
 	g_test_add_func("/auth/passwd/find-set-remove",
 			test_passwd_find_set_remove);

@@ -332,6 +332,7 @@ test_help(struct fixture *f, gconstpointer data)
 
 	g_assert_cmpint(r.rc, ==, EX_OK);
 	g_assert_true(g_str_has_prefix(r.out, "usage: moonpost user add"));
+	g_assert_nonnull(strstr(r.out, "--no-scram"));
 	g_assert_cmpstr(r.err, ==, "");
 	run_free(&r);
 	r = run_user(NULL, "add", "-h", NULL);
@@ -366,6 +367,10 @@ test_usage_errors(struct fixture *f, gconstpointer data)
 		  "a@example.test", "--scheme", "md5");
 	CHECK_RUN(EX_USAGE, "--password-stdin is only for", NULL, "del",
 		  "a@example.test", "--password-stdin");
+	CHECK_RUN(EX_USAGE, "--no-scram is only for add and passwd", NULL,
+		  "del", "a@example.test", "--no-scram");
+	CHECK_RUN(EX_USAGE, "--no-scram is only for add and passwd", NULL,
+		  "list", "--no-scram");
 	/* The hint is one line, after "moonpost: ". */
 	{
 		struct run r = run_user(NULL, "frob", NULL);
@@ -509,6 +514,77 @@ test_password_input(struct fixture *f, gconstpointer data)
 	g_free(long_pw);
 	g_free(long_line);
 	g_free(max_line);
+}
+
+/* The credential of scheme in the account of address; caller frees. */
+static char *
+credential_of(struct fixture *f, const char *address, const char *scheme)
+{
+	struct mp_passwd pw = {0};
+	struct mp_str cred;
+	char *error = NULL, *copy;
+
+	if (!mp_passwd_read(f->passwd, &pw, &error))
+		g_error("%s", error);
+	cred = mp_passwd_credential(mp_passwd_find(&pw, address), scheme);
+	copy = cred.p != NULL ? g_strndup(cred.p, cred.len) : NULL;
+	mp_passwd_free(&pw);
+	return copy;
+}
+
+/* Both a hash and a SCRAM secret by default; the hash alone with
+ * --no-scram. Each verifies the password on its own. */
+static void
+test_add_scram(struct fixture *f, gconstpointer data)
+{
+	struct mp_scram_secret secret;
+	const char *error = NULL;
+	char *hash, *scram;
+
+	add_account(f, "a@example.test", "s3cret");
+	hash = hash_of(f, "a@example.test");
+	g_assert_true(g_regex_match_simple(
+		"^\\{YESCRYPT\\}\\$y\\$\\S+ \\{SCRAM-SHA-256\\}4096,\\S+$",
+		hash, 0, 0));
+	g_free(hash);
+	scram = credential_of(f, "a@example.test", "SCRAM-SHA-256");
+	g_assert_nonnull(scram);
+	g_assert_true(
+		mp_scram_secret_parse(scram, strlen(scram), &secret, &error));
+	g_assert_true(mp_password_verify("s3cret", scram));
+	g_assert_false(mp_password_verify("s3creT", scram));
+	g_free(scram);
+	scram = credential_of(f, "a@example.test", "YESCRYPT");
+	g_assert_true(mp_password_verify("s3cret", scram));
+	g_free(scram);
+
+	CHECK_RUN(EX_OK, NULL, "pw\n", "add", "b@example.test", "--no-scram",
+		  "--scheme", "bcrypt", "--data-dir", f->dir,
+		  "--password-stdin");
+	hash = hash_of(f, "b@example.test");
+	g_assert_true(g_str_has_prefix(hash, "{BLF-CRYPT}$2b$"));
+	g_assert_null(strchr(hash, ' '));
+	g_assert_null(credential_of(f, "b@example.test", "SCRAM-SHA-256"));
+	g_free(hash);
+
+	/* passwd replaces both, or drops the secret with --no-scram. */
+	CHECK_RUN(EX_OK, NULL, "new\n", "passwd", "a@example.test",
+		  "--data-dir", f->dir, "--password-stdin");
+	scram = credential_of(f, "a@example.test", "SCRAM-SHA-256");
+	g_assert_true(mp_password_verify("new", scram));
+	g_assert_false(mp_password_verify("s3cret", scram));
+	g_free(scram);
+	CHECK_RUN(EX_OK, NULL, "newer\n", "passwd", "a@example.test",
+		  "--no-scram", "--data-dir", f->dir, "--password-stdin");
+	g_assert_null(credential_of(f, "a@example.test", "SCRAM-SHA-256"));
+	hash = hash_of(f, "a@example.test");
+	g_assert_true(mp_password_verify("newer", hash));
+	g_free(hash);
+	CHECK_RUN(EX_OK, NULL, "pw\n", "passwd", "b@example.test", "--data-dir",
+		  f->dir, "--password-stdin");
+	scram = credential_of(f, "b@example.test", "SCRAM-SHA-256");
+	g_assert_true(mp_password_verify("pw", scram));
+	g_free(scram);
 }
 
 static void
@@ -675,6 +751,7 @@ main(int argc, char **argv)
 	add_test("/cli/user/add", test_add);
 	add_test("/cli/user/add/schemes", test_add_schemes);
 	add_test("/cli/user/add/password-input", test_password_input);
+	add_test("/cli/user/add/scram", test_add_scram);
 	add_test("/cli/user/passwd", test_passwd);
 	add_test("/cli/user/del", test_del);
 	add_test("/cli/user/list", test_list);
