@@ -83,6 +83,17 @@ static const char *const migrations[] = {
 	"              + ((NEW.flags & 8) != 0)\n"
 	"  WHERE id = NEW.mailbox;\n"
 	"END;\n",
+	/* 2: what `moonpost import` took from a foreign Maildir, by the
+	 * source file's base name, so a second run adds nothing. Kept when
+	 * the message is expunged: importing again must not bring it back. */
+	"CREATE TABLE import_keys(\n"
+	"  mailbox INTEGER NOT NULL,\n"
+	"  key TEXT NOT NULL,\n"
+	"  uid INTEGER NOT NULL,\n"
+	"  PRIMARY KEY(mailbox, key)) WITHOUT ROWID;\n"
+	"CREATE TRIGGER import_keys_mailbox AFTER DELETE ON mailboxes BEGIN\n"
+	"  DELETE FROM import_keys WHERE mailbox = OLD.id;\n"
+	"END;\n",
 };
 
 enum ms_result

@@ -73,8 +73,11 @@ ms_index_next_modseq(struct ms_user *u, int64_t mailbox, uint64_t *modseq_r,
 	return r;
 }
 
+/* Takes want (0: the next UID) as the message's UID and moves UIDNEXT past
+ * it; a chosen UID must not be below UIDNEXT, or it could repeat one that
+ * was handed out before. */
 static enum ms_result
-next_uid(struct ms_user *u, int64_t mailbox, uint32_t *uid_r,
+take_uid(struct ms_user *u, int64_t mailbox, uint32_t want, uint32_t *uid_r,
 	 struct ms_error *err)
 {
 	int64_t uid = -1;
@@ -87,6 +90,12 @@ next_uid(struct ms_user *u, int64_t mailbox, uint32_t *uid_r,
 		return r;
 	if (uid < 0)
 		return ms_fail(err, MS_ERR_NOT_FOUND, "mailbox is gone");
+	if (want != 0 && want < uid)
+		return ms_fail(err, MS_ERR_EXISTS,
+			       "UID %u is below UIDNEXT %lld", want,
+			       (long long)uid);
+	if (want != 0)
+		uid = want;
 	/* RFC 3501 2.3.1.1: UIDs are 32-bit; past that the mailbox would
 	 * need a new UIDVALIDITY. */
 	if (uid >= UINT32_MAX)
@@ -123,16 +132,16 @@ insert_mime(struct ms_user *u, int64_t mailbox, uint32_t uid,
 	return r;
 }
 
-enum ms_result
-ms_index_insert(struct ms_mailbox *mb, const struct ms_new_message *m,
-		uint32_t *uid_r, struct ms_error *err)
+static enum ms_result
+insert_row(struct ms_mailbox *mb, const struct ms_new_message *m, uint32_t want,
+	   uint32_t *uid_r, struct ms_error *err)
 {
 	struct ms_user *u = mb->user;
 	uint64_t modseq = 0;
 	sqlite3_stmt *st;
 	enum ms_result r;
 
-	if ((r = next_uid(u, mb->id, uid_r, err)) != MS_OK ||
+	if ((r = take_uid(u, mb->id, want, uid_r, err)) != MS_OK ||
 	    (r = ms_index_next_modseq(u, mb->id, &modseq, err)) != MS_OK)
 		return r;
 	st = ms_db_prepare(u->wdb,
@@ -158,6 +167,13 @@ ms_index_insert(struct ms_mailbox *mb, const struct ms_new_message *m,
 	if (r == MS_OK)
 		r = insert_mime(u, mb->id, *uid_r, m, err);
 	return r;
+}
+
+enum ms_result
+ms_index_insert(struct ms_mailbox *mb, const struct ms_new_message *m,
+		uint32_t *uid_r, struct ms_error *err)
+{
+	return insert_row(mb, m, 0, uid_r, err);
 }
 
 /* Records that the folder's cur/ was scanned as of after, if nothing but
@@ -205,8 +221,9 @@ place_file(struct ms_mailbox *mb, const struct ms_new_message *m,
 }
 
 enum ms_result
-ms_index_add(struct ms_mailbox *mb, const struct ms_new_message *m,
-	     uint32_t *uid_r, struct ms_error *err)
+ms_index_add_uid(struct ms_mailbox *mb, const struct ms_new_message *m,
+		 uint32_t uid, ms_index_hook_fn *hook, void *hook_ctx,
+		 uint32_t *uid_r, struct ms_error *err)
 {
 	struct ms_user *u = mb->user;
 	char *file = mp_xasprintf("cur/%s,S=%llu:2,", m->base,
@@ -225,7 +242,9 @@ ms_index_add(struct ms_mailbox *mb, const struct ms_new_message *m,
 	if (r == MS_OK && (r = place_file(mb, m, dest, err)) == MS_OK)
 		placed = true;
 	if (r == MS_OK)
-		r = ms_index_insert(mb, &row, uid_r, err);
+		r = insert_row(mb, &row, uid, uid_r, err);
+	if (r == MS_OK && hook != NULL)
+		r = hook(mb, *uid_r, hook_ctx, err);
 	if (r == MS_OK)
 		r = ms_db_commit(u, err);
 	else
@@ -238,4 +257,11 @@ out:
 	free(file);
 	free(dest);
 	return r;
+}
+
+enum ms_result
+ms_index_add(struct ms_mailbox *mb, const struct ms_new_message *m,
+	     uint32_t *uid_r, struct ms_error *err)
+{
+	return ms_index_add_uid(mb, m, 0, NULL, NULL, uid_r, err);
 }

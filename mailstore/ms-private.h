@@ -150,6 +150,16 @@ struct ms_new_message {
 enum ms_result ms_index_add(struct ms_mailbox *mb,
 			    const struct ms_new_message *m, uint32_t *uid_r,
 			    struct ms_error *err);
+/* Called inside ms_index_add_uid's transaction once the row is in. */
+typedef enum ms_result ms_index_hook_fn(struct ms_mailbox *mb, uint32_t uid,
+					void *ctx, struct ms_error *err);
+/* ms_index_add with a chosen UID (0: the next), which must not be below
+ * UIDNEXT (MS_ERR_EXISTS); UIDNEXT becomes uid + 1. hook (may be NULL)
+ * adds to the same transaction. */
+enum ms_result ms_index_add_uid(struct ms_mailbox *mb,
+				const struct ms_new_message *m, uint32_t uid,
+				ms_index_hook_fn *hook, void *hook_ctx,
+				uint32_t *uid_r, struct ms_error *err);
 /* Inserts a row for a file already in cur/, with the next UID and a new
  * MODSEQ; inside a write transaction. */
 enum ms_result ms_index_insert(struct ms_mailbox *mb,
