@@ -29,6 +29,10 @@ static const struct mp_cfg_field settings_fields[] = {
 	SETTING(plugin_dir, MP_CFG_PATH,
 		.help = "where plugins are loaded from"),
 	SETTING(passwd, MP_CFG_PATH, .help = "the account file"),
+	SETTING(aliases, MP_CFG_PATH,
+		.help = "the alias file (address: target, ...)"),
+	SETTING(recipient_delimiter, MP_CFG_STRING,
+		.help = "characters that start an address's detail, or \"\""),
 	SETTING(domains, MP_CFG_STRLIST, .help = "mail domains handled here"),
 	SETTING(threads, MP_CFG_INT, .min = 1, .max = 256,
 		.help = "threads for blocking work"),
@@ -59,6 +63,7 @@ settings_defaults(void *p)
 	host[sizeof(host) - 1] = '\0';
 	s->hostname = mp_xstrdup(host);
 	s->data_dir = mp_xstrdup("/var/lib/moonpost");
+	s->recipient_delimiter = mp_xstrdup("+");
 	s->threads = default_threads();
 }
 
@@ -70,7 +75,7 @@ const struct mp_cfg_section mp_cfg_settings_schema = {
 	.set_defaults = settings_defaults,
 };
 
-/* ---- limits, lua, log ---- */
+/* ---- limits, lua, log, auth ---- */
 
 #define LIMIT(k, t, ...) FIELD(struct mp_cfg_limits, k, t, __VA_ARGS__)
 
@@ -169,6 +174,58 @@ const struct mp_cfg_section mp_cfg_log_schema = {
 	.set_defaults = log_defaults,
 };
 
+#define AUTH(k, t, ...) FIELD(struct mp_cfg_auth, k, t, __VA_ARGS__)
+
+static const struct mp_cfg_field auth_fields[] = {
+	AUTH(max_failures_per_ip, MP_CFG_INT, .min = 0, .max = 1000000,
+	     .help = "failed logins per address and window; 0: no limit"),
+	AUTH(max_failures_per_account, MP_CFG_INT, .min = 0, .max = 1000000,
+	     .help = "failed logins per account and window; 0: no limit"),
+	AUTH(window, MP_CFG_DURATION, .min = 1000,
+	     .help = "time in which the allowance refills"),
+	AUTH(known_good, MP_CFG_DURATION,
+	     .help = "how long a successful login exempts an address"),
+};
+
+/* Ten guesses per address and five per account in a quarter of an hour
+ * stop online guessing (a few hundred guesses a day at most) while a user
+ * who mistypes a few times is not locked out; the account limit spares
+ * addresses the user logged in from in the last month. */
+static void
+auth_defaults(void *p)
+{
+	struct mp_cfg_auth *a = p;
+
+	a->max_failures_per_ip = 10;
+	a->max_failures_per_account = 5;
+	a->window = 15 * 60 * 1000;
+	a->known_good = 30ULL * 24 * 3600 * 1000;
+}
+
+const struct mp_cfg_section mp_cfg_auth_schema = {
+	.name = "auth",
+	.fields = auth_fields,
+	.n_fields = MP_NELEMS(auth_fields),
+	.struct_size = sizeof(struct mp_cfg_auth),
+	.set_defaults = auth_defaults,
+};
+
+static const struct mp_cfg_field quota_fields[] = {
+	FIELD(struct mp_cfg_quota, storage, MP_CFG_SIZE,
+	      .help = "bytes one account may store; 0: no limit"),
+	FIELD(struct mp_cfg_quota, messages, MP_CFG_INT, .min = 0,
+	      .max = 1000000000, .help = "messages per account; 0: no limit"),
+};
+
+/* No limit unless the operator sets one: a default quota would bounce
+ * mail for a site that never asked for one. */
+const struct mp_cfg_section mp_cfg_quota_schema = {
+	.name = "quota",
+	.fields = quota_fields,
+	.n_fields = MP_NELEMS(quota_fields),
+	.struct_size = sizeof(struct mp_cfg_quota),
+};
+
 /* ---- records: listen, tls ---- */
 
 static const char *const tls_modes[] = {"none", "starttls", "implicit", NULL};
@@ -249,6 +306,8 @@ mp_cfg_core_finish(struct mp_config *cfg)
 
 	if (s->passwd == NULL)
 		s->passwd = mp_cfg_path_resolve(s->data_dir, "passwd");
+	if (s->aliases == NULL)
+		s->aliases = mp_cfg_path_resolve(s->data_dir, "aliases");
 	/* Domains compare without case (RFC 5321 2.4). */
 	for (size_t i = 0; i < s->domains.n; i++) {
 		for (char *p = s->domains.v[i]; *p != '\0'; p++)
@@ -379,9 +438,34 @@ check_tls(const struct mp_config *cfg, char **error_r)
 	return true;
 }
 
+/* The delimiter splits a local part, so it must be a character a local
+ * part may hold, and not the '@' that ends it. */
+static bool
+check_delimiter(const struct mp_config *cfg, char **error_r)
+{
+	const char *d = cfg->settings->recipient_delimiter;
+	const struct mp_cfg_field *f = mp_cfg_field_find(
+		&mp_cfg_settings_schema, "recipient_delimiter");
+
+	for (const char *p = d; *p != '\0'; p++) {
+		if (*p > ' ' && *p < 0x7f && *p != '@' && *p != '"' &&
+		    *p != '\\')
+			continue;
+		*error_r = mp_cfg_error_at(
+			cfg->file, cfg->setting_lines[f - settings_fields],
+			"recipient_delimiter: '%s' may hold only printable "
+			"ASCII characters other than @, \" and \\",
+			d);
+		return false;
+	}
+	return true;
+}
+
 bool
 mp_cfg_core_check(const struct mp_config *cfg, char **error_r)
 {
+	if (!check_delimiter(cfg, error_r))
+		return false;
 	for (size_t n = 0; n < cfg->listeners.n; n++) {
 		if (!check_listener(cfg, n, error_r))
 			return false;

@@ -142,6 +142,8 @@ struct mp_cfg_settings {
 	char *user;
 	char *plugin_dir;
 	char *passwd;
+	char *aliases;
+	char *recipient_delimiter;
 	struct mp_strlist domains;
 	int64_t threads;
 };
@@ -150,6 +152,8 @@ extern const struct mp_cfg_section mp_cfg_settings_schema;
 extern const struct mp_cfg_section mp_cfg_limits_schema;
 extern const struct mp_cfg_section mp_cfg_lua_schema;
 extern const struct mp_cfg_section mp_cfg_log_schema;
+extern const struct mp_cfg_section mp_cfg_auth_schema;
+extern const struct mp_cfg_section mp_cfg_quota_schema;
 extern const struct mp_cfg_section mp_cfg_listen_schema;
 extern const struct mp_cfg_section mp_cfg_tls_schema;
 
@@ -168,14 +172,21 @@ struct mp_cfg_records {
 	size_t n;
 };
 
-enum { MP_CFG_SLOT_LIMITS, MP_CFG_SLOT_LUA, MP_CFG_SLOT_LOG, MP_CFG_SLOT_CORE };
+enum {
+	MP_CFG_SLOT_LIMITS,
+	MP_CFG_SLOT_LUA,
+	MP_CFG_SLOT_LOG,
+	MP_CFG_SLOT_AUTH,
+	MP_CFG_SLOT_QUOTA,
+	MP_CFG_SLOT_CORE
+};
 
 struct mp_config {
 	int refcount; /* atomic: generations are shared across threads */
 	char *file;
 	char *base_dir;
 	struct mp_cfg_settings *settings;
-	int setting_lines[8]; /* by field index of mp_cfg_settings_schema */
+	int setting_lines[16]; /* by field index of mp_cfg_settings_schema */
 	struct mp_cfg_slot *slots; /* MP_CFG_SLOT_* first, then plugins */
 	size_t n_slots;
 	struct mp_cfg_records listeners;

@@ -17,6 +17,8 @@ static const struct mp_cfg_section *const core_slots[MP_CFG_SLOT_CORE] = {
 	[MP_CFG_SLOT_LIMITS] = &mp_cfg_limits_schema,
 	[MP_CFG_SLOT_LUA] = &mp_cfg_lua_schema,
 	[MP_CFG_SLOT_LOG] = &mp_cfg_log_schema,
+	[MP_CFG_SLOT_AUTH] = &mp_cfg_auth_schema,
+	[MP_CFG_SLOT_QUOTA] = &mp_cfg_quota_schema,
 };
 
 void *
@@ -444,6 +446,18 @@ mp_config_passwd_file(const struct mp_config *cfg)
 	return cfg->settings->passwd;
 }
 
+const char *
+mp_config_aliases_file(const struct mp_config *cfg)
+{
+	return cfg->settings->aliases;
+}
+
+const char *
+mp_config_recipient_delimiter(const struct mp_config *cfg)
+{
+	return cfg->settings->recipient_delimiter;
+}
+
 const struct mp_strlist *
 mp_config_domains(const struct mp_config *cfg)
 {
@@ -478,6 +492,18 @@ const struct mp_cfg_log *
 mp_config_log(const struct mp_config *cfg)
 {
 	return cfg->slots[MP_CFG_SLOT_LOG].data;
+}
+
+const struct mp_cfg_quota *
+mp_config_quota(const struct mp_config *cfg)
+{
+	return cfg->slots[MP_CFG_SLOT_QUOTA].data;
+}
+
+const struct mp_cfg_auth *
+mp_config_auth(const struct mp_config *cfg)
+{
+	return cfg->slots[MP_CFG_SLOT_AUTH].data;
 }
 
 size_t

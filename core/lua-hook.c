@@ -577,10 +577,18 @@ int
 mp_lua_call_wait(lua_State *L, struct mp_lua_call *call,
 		 const struct mp_lua_wait *wait)
 {
+	return mp_lua_call_waitk(L, call, wait, 0, NULL);
+}
+
+int
+mp_lua_call_waitk(lua_State *L, struct mp_lua_call *call,
+		  const struct mp_lua_wait *wait, lua_KContext kctx,
+		  lua_KFunction k)
+{
 	assert(!call->waiting && wait->cancel != NULL);
 	call->wait = *wait;
 	call->waiting = true;
-	return lua_yield(L, 0);
+	return lua_yieldk(L, 0, kctx, k);
 }
 
 void

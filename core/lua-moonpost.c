@@ -9,6 +9,8 @@
  *   moonpost.disconnect([text])
  *   moonpost.sleep(seconds)        waits without blocking the loop
  *   moonpost.now()                 wall-clock seconds, as a float
+ *   moonpost.password_verify(pw, stored)  checks a hash on the thread pool
+ *   moonpost.sqlite                (lua-sqlite.c)
  *
  * A verdict is a userdata holding a struct mp_verdict, so a script can
  * read it (v.kind, v.code, v.enhanced, v.text) but not forge or change
@@ -42,6 +44,15 @@ moonpost_hook(lua_State *L)
 	name = luaL_checkstring(L, 1);
 	luaL_checktype(L, 2, LUA_TFUNCTION);
 	hook = mp_lua_hook_find(lua, name);
+	if (hook < 0 && lua->any_hook) {
+		/* A tool that loads no plugins takes any name; serve and
+		 * check-config still catch typos. */
+		mp_strlist_add(&lua->hooks, name);
+		lua->nhandlers = mp_xrealloc(
+			lua->nhandlers, (lua->hooks.n + 1) * sizeof(size_t));
+		hook = (int)lua->hooks.n - 1;
+		lua->nhandlers[hook] = 0;
+	}
 	if (hook < 0)
 		return luaL_error(L, "unknown hook '%s'", name);
 	mp_lua_hook_add(L, lua, hook, 2);
@@ -404,6 +415,7 @@ static const luaL_Reg moonpost_funcs[] = {
 	{"disconnect", moonpost_disconnect},
 	{"sleep", moonpost_sleep},
 	{"now", moonpost_now},
+	{"password_verify", mp_lua_password_verify},
 	{NULL, NULL},
 };
 

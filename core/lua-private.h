@@ -19,6 +19,8 @@
 struct mp_lua {
 	lua_State *L;
 	struct ev_loop *loop;
+	struct mp_pool *pool; /* for blocking work; NULL: run it inline */
+	uint64_t generation;  /* unique per runtime, checked by handles */
 	int refs;
 	/* Limits copied from the config; 0 means no limit. */
 	uint64_t memory;
@@ -34,6 +36,7 @@ struct mp_lua {
 
 	struct mp_strlist hooks; /* hook names that exist */
 	size_t *nhandlers;       /* handlers per hook, same order */
+	bool any_hook;           /* hook_names was NULL: names unchecked */
 	int handlers_ref;        /* registry: {[hook index + 1] = {fn, ...}} */
 	int env_mt_ref;          /* registry: metatable of every script _ENV */
 
@@ -151,12 +154,67 @@ struct mp_lua_call *mp_lua_call_can_wait(lua_State *L, const char *what);
  * wake). Only as `return mp_lua_call_wait(...)`. */
 int mp_lua_call_wait(lua_State *L, struct mp_lua_call *call,
 		     const struct mp_lua_wait *wait);
+/* mp_lua_call_wait() that goes on in k (with kctx) when woken, as
+ * lua_yieldk() does: k runs on the handler's coroutine, so what it
+ * allocates counts against the call and an error it raises names the
+ * script line. */
+int mp_lua_call_waitk(lua_State *L, struct mp_lua_call *call,
+		      const struct mp_lua_wait *wait, lua_KContext kctx,
+		      lua_KFunction k);
 /* Ends the wait of call and runs the handler on; push (may be NULL) gives
  * the values the waiting function returns. From a loop callback only,
  * never before the handler has yielded. The call may finish, and its done
  * run, before this returns. */
 void mp_lua_call_wake(struct mp_lua_call *call, mp_lua_push_fn *push,
 		      void *ctx);
+
+/* lua-pool.c: blocking work (a query, a hash) on the thread pool while
+ * the handler waits:
+ *
+ *   check the arguments (may raise)
+ *   j = mp_lua_job_new(L, sizeof(*j));     pushes its holder; may raise
+ *   fill j->job.what/work/finish/release and the rest (nothing raises)
+ *   return mp_lua_job_run(L, &j->job);
+ *
+ * work runs on a worker thread, then finish on the handler's coroutine.
+ * At a script's top level, or in a runtime without a pool, work runs
+ * inline instead. The holder frees the job in every case, through
+ * release, once neither Lua nor a worker uses it. */
+struct mp_lua_job {
+	const char *what; /* static: names the wait ("db:query") */
+	/* On a worker: the blocking part; touches no Lua and no loop
+	 * state. Polls mp_lua_job_stopped() if it may run long. */
+	void (*work)(struct mp_lua_job *job);
+	/* [-0, +n, e] On the handler's coroutine: pushes the results and
+	 * returns n, or raises the job's error. */
+	int (*finish)(lua_State *L, struct mp_lua_job *job);
+	/* Frees the job (NULL: free() it); on the loop thread. */
+	void (*release)(struct mp_lua_job *job);
+
+	/* Private to lua-pool.c. */
+	int refs;   /* the holder, and the pool while it has the job */
+	int holder; /* stack index of the holder */
+	int stop;   /* atomic: nobody waits for the result any more */
+	bool cancelled;
+	struct mp_lua_call *call;
+};
+
+/* [-0, +1, m] Pushes the holder of a new zeroed job of size bytes (a
+ * struct whose first member is a struct mp_lua_job) and returns it. */
+void *mp_lua_job_new(lua_State *L, size_t size);
+/* Runs job (see above). Only as `return mp_lua_job_run(L, job)`. */
+int mp_lua_job_run(lua_State *L, struct mp_lua_job *job);
+/* True once the result of job is not wanted (the call timed out or was
+ * cancelled); safe on a worker thread. */
+bool mp_lua_job_stopped(const struct mp_lua_job *job);
+/* moonpost.password_verify(password, stored) [-2, +1, e]; may wait. */
+int mp_lua_password_verify(lua_State *L);
+
+/* lua-sqlite.c */
+
+/* [-0, +1, m] Pushes the `moonpost.sqlite` module table (not frozen) and
+ * registers the database handle's metatable. */
+void mp_lua_open_sqlite(lua_State *L);
 
 /* lua-moonpost.c */
 

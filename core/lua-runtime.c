@@ -416,6 +416,10 @@ sandbox_fill(lua_State *L)
 	lua_setfield(L, -2, "dump");
 	lua_pop(L, 1);
 	mp_lua_open_moonpost(L);
+	/* A sub-table of a frozen table is not frozen with it. */
+	mp_lua_open_sqlite(L);
+	freeze(L);
+	lua_setfield(L, -2, "sqlite");
 	lua_setfield(L, -2, "moonpost");
 	for (size_t i = 0; i < MP_NELEMS(sandbox_frozen); i++) {
 		lua_getfield(L, -1, sandbox_frozen[i]);
@@ -518,9 +522,12 @@ static struct mp_lua *
 runtime_alloc(struct ev_loop *loop, const struct mp_cfg_lua *cfg,
 	      const char *const *hook_names)
 {
+	/* Runtimes are made on the loop thread only. */
+	static uint64_t generations;
 	struct mp_lua *lua = mp_xcalloc(1, sizeof(*lua));
 
 	lua->loop = loop;
+	lua->generation = ++generations;
 	lua->refs = 1;
 	lua->memory = cfg->memory;
 	lua->memory_total = cfg->memory_total;
@@ -529,6 +536,7 @@ runtime_alloc(struct ev_loop *loop, const struct mp_cfg_lua *cfg,
 	lua->hook_step = HOOK_STEP;
 	if (lua->instructions > 0 && lua->instructions < HOOK_STEP)
 		lua->hook_step = (int)lua->instructions;
+	lua->any_hook = hook_names == NULL;
 	for (size_t i = 0; hook_names != NULL && hook_names[i] != NULL; i++)
 		mp_strlist_add(&lua->hooks, hook_names[i]);
 	lua->nhandlers = mp_xcalloc(lua->hooks.n + 1, sizeof(size_t));

@@ -13,6 +13,7 @@ struct mp_conn;
 struct mp_iplimit;
 struct mp_tls;
 struct mp_plugin_set;
+struct ms_store;
 
 /* Size of the buffer every read goes into first. Complete lines are handed
  * to the plugin straight from it; only a partial tail is copied into the
@@ -37,6 +38,8 @@ struct mp_server {
 	struct mp_tls *tls;       /* current certificates, or NULL */
 	struct mp_lua *lua;       /* current scripts */
 	struct mp_pool *pool;
+	struct ms_store *store;
+	struct mp_auth *auth;
 	struct mp_plugin_set *plugins;
 	size_t plugins_inited; /* the first n had init() called */
 	struct mp_strlist hook_names;

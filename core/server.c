@@ -2,9 +2,10 @@
  *
  * Start order matters: the config is read and the plugins it names are
  * loaded, certificates are read and sockets bound while still privileged,
- * then privileges are dropped, and only then do plugins initialise and Lua
- * scripts load, so that a reload (which runs unprivileged) sees the same
- * files the start did. */
+ * then privileges are dropped, and only then are the account files read
+ * (by the auth service), plugins initialised and Lua scripts loaded, so
+ * that a reload (which runs unprivileged) sees the same files the start
+ * did. */
 #include "config.h"
 
 #include <errno.h>
@@ -16,19 +17,23 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <moonpost/deliver.h>
 #include <moonpost/log.h>
+#include <moonpost/mailstore.h>
 #include <moonpost/lua.h>
 #include <moonpost/pool.h>
 
+#include "auth-private.h"
 #include "iplimit.h"
 #include "plugin-loader.h"
 #include "server-private.h"
 #include "tls.h"
 
 /* Hooks the core itself fires; plugins add theirs in their descriptor. */
-static const char *const core_hooks[] = {NULL};
+static const char *const core_hooks[] = {"auth", "deliver", NULL};
 
 const char *
 mp_default_plugin_dir(void)
@@ -175,9 +180,33 @@ setup_plugins(struct mp_server *server, char **error_r)
 	return true;
 }
 
+/* Creates a missing data directory for the account the server will run
+ * as: after the switch it could not make one itself. An existing one is
+ * left as the operator made it. */
 static bool
-drop_privileges(const char *user, bool dev, char **error_r)
+prepare_data_dir(const char *dir, const struct passwd *pw, char **error_r)
 {
+	if (mkdir(dir, 0750) != 0) {
+		if (errno == EEXIST)
+			return true;
+		*error_r =
+			mp_xasprintf("data_dir %s: %s", dir, strerror(errno));
+		return false;
+	}
+	if (chown(dir, pw->pw_uid, pw->pw_gid) != 0) {
+		*error_r = mp_xasprintf("data_dir %s: chown: %s", dir,
+					strerror(errno));
+		return false;
+	}
+	mp_log(MP_LOG_INFO, "event=data_dir_created dir=%s user=%s", mp_q(dir),
+	       mp_q(pw->pw_name));
+	return true;
+}
+
+static bool
+drop_privileges(const struct mp_config *cfg, bool dev, char **error_r)
+{
+	const char *user = mp_config_user(cfg);
 	struct passwd *pw;
 
 	if (user == NULL) {
@@ -195,6 +224,8 @@ drop_privileges(const char *user, bool dev, char **error_r)
 	}
 	if (pw->pw_uid == geteuid())
 		return true; /* already that user (tests, containers) */
+	if (!prepare_data_dir(mp_config_data_dir(cfg), pw, error_r))
+		return false;
 	if (initgroups(pw->pw_name, pw->pw_gid) != 0 ||
 	    setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
 		*error_r = mp_xasprintf("cannot switch to user %s: %s", user,
@@ -341,6 +372,29 @@ start_privileged(struct mp_server *server, char **error_r)
 	return mp_listeners_open(server, error_r);
 }
 
+/* The mailstore under data_dir/mail, opened unprivileged so that every
+ * file in it belongs to the server's user. */
+static bool
+open_store(struct mp_server *server, char **error_r)
+{
+	const struct mp_cfg_quota *q = mp_config_quota(server->config);
+	char *root =
+		mp_xasprintf("%s/mail", mp_config_data_dir(server->config));
+	struct ms_store_settings set = {
+		.root = root,
+		.quota_bytes = q->storage,
+		.quota_messages = (uint64_t)q->messages,
+		.loop = server->loop,
+	};
+	struct ms_error err;
+
+	server->store = ms_store_new(&set, &err);
+	if (server->store == NULL)
+		*error_r = mp_xasprintf("mailstore %s: %s", root, err.text);
+	free(root);
+	return server->store != NULL;
+}
+
 struct mp_server *
 mp_server_new(const struct mp_server_settings *set, char **error_r)
 {
@@ -364,20 +418,26 @@ mp_server_new(const struct mp_server_settings *set, char **error_r)
 		server->lua =
 			mp_lua_new(server->loop, mp_config_lua(server->config),
 				   hook_names(server), error_r);
-		if (server->lua == NULL)
+		if (server->lua == NULL ||
+		    !mp_auth_check_files(server->config, error_r))
 			goto fail;
 		return server;
 	}
-	if (!drop_privileges(mp_config_user(server->config), set->dev, error_r))
+	if (!drop_privileges(server->config, set->dev, error_r))
 		goto fail;
 	server->pool = mp_pool_new(server->loop,
 				   (unsigned)mp_config_threads(server->config));
-	if (!init_plugins(server, error_r))
+	server->auth = mp_auth_new(server->loop, server->pool, server->config,
+				   error_r);
+	if (server->auth == NULL || !open_store(server, error_r) ||
+	    !init_plugins(server, error_r))
 		goto fail;
 	server->lua = mp_lua_new(server->loop, mp_config_lua(server->config),
 				 hook_names(server), error_r);
 	if (server->lua == NULL)
 		goto fail;
+	mp_lua_set_pool(server->lua, server->pool);
+	mp_auth_set_runtime(server->auth, server->config, server->lua);
 	return server;
 fail:
 	mp_server_free(&server);
@@ -505,10 +565,12 @@ mp_server_reload(struct mp_server *server, char **error_r)
 		       "reason=%s",
 		       mp_q("listener changes take effect on restart"));
 	swap_tls(server, cfg);
+	mp_lua_set_pool(lua, server->pool);
 	mp_lua_unref(&server->lua);
 	server->lua = lua;
 	mp_config_unref(&server->config);
 	server->config = cfg;
+	mp_auth_set_runtime(server->auth, cfg, lua);
 	log_level_from(cfg);
 	mp_log(MP_LOG_INFO, "event=reloaded config=%s",
 	       mp_q(mp_config_file(cfg)));
@@ -609,10 +671,13 @@ mp_server_free(struct mp_server **serverp)
 	abort_all(server, "server freed");
 	mp_conn_run_work(server);
 	free_listeners(server);
+	/* No login may call back into a plugin from here on. */
+	mp_auth_free(&server->auth);
 	/* Blocking work still running (an fsync) finishes first. */
 	mp_pool_free(&server->pool);
 	mp_lua_unref(&server->lua);
 	deinit_plugins(server);
+	ms_store_free(&server->store);
 	stop_signals(server);
 	ev_ref(server->loop);
 	ev_prepare_stop(server->loop, &server->work_watcher);
@@ -629,6 +694,22 @@ mp_server_free(struct mp_server **serverp)
 	free_settings(&server->settings);
 	free(server);
 	*serverp = NULL;
+}
+
+struct ms_store *
+mp_server_store(struct mp_server *server)
+{
+	return server->store;
+}
+
+void
+mp_server_deliver_env(struct mp_server *server, struct mp_deliver_env *env)
+{
+	env->loop = server->loop;
+	env->pool = server->pool;
+	env->lua = server->lua;
+	env->auth = server->auth;
+	env->store = server->store;
 }
 
 const struct mp_cfg_listener *
@@ -649,6 +730,12 @@ struct mp_pool *
 mp_server_pool(struct mp_server *server)
 {
 	return server->pool;
+}
+
+struct mp_auth *
+mp_server_auth(struct mp_server *server)
+{
+	return server->auth;
 }
 
 struct mp_lua *

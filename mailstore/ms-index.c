@@ -13,11 +13,18 @@ enum ms_result
 ms_index_quota_check(struct ms_user *u, uint64_t count, uint64_t bytes,
 		     struct ms_error *err)
 {
-	const struct ms_store *s = u->store;
+	struct ms_store *store = u->store;
+	struct {
+		uint64_t quota_bytes, quota_messages;
+	} limits, *s = &limits;
 	sqlite3_stmt *st;
 	uint64_t have_bytes = 0, have_msgs = 0;
 	int rc;
 
+	pthread_mutex_lock(&store->lock);
+	limits.quota_bytes = store->quota_bytes;
+	limits.quota_messages = store->quota_messages;
+	pthread_mutex_unlock(&store->lock);
 	if (s->quota_bytes == 0 && s->quota_messages == 0)
 		return MS_OK;
 	st = ms_db_prepare(

@@ -74,6 +74,15 @@ ms_store_new(const struct ms_store_settings *set, struct ms_error *err)
 }
 
 void
+ms_store_set_quota(struct ms_store *store, uint64_t bytes, uint64_t messages)
+{
+	pthread_mutex_lock(&store->lock);
+	store->quota_bytes = bytes;
+	store->quota_messages = messages;
+	pthread_mutex_unlock(&store->lock);
+}
+
+void
 ms_store_free(struct ms_store **storep)
 {
 	struct ms_store *store = *storep;
@@ -256,8 +265,10 @@ ms_quota_get(struct ms_user *u, struct ms_quota *q, struct ms_error *err)
 	int rc;
 
 	memset(q, 0, sizeof(*q));
+	pthread_mutex_lock(&u->store->lock);
 	q->limit_bytes = u->store->quota_bytes;
 	q->limit_messages = u->store->quota_messages;
+	pthread_mutex_unlock(&u->store->lock);
 	pthread_mutex_lock(&u->rlock);
 	st = ms_db_prepare(
 		u->rdb, "SELECT total(bytes), total(messages) FROM mailboxes",

@@ -157,10 +157,10 @@ int
 main(int argc, char **argv)
 {
 	static const char *const one[] = {"a0@example.test"};
-	static const char *const same[8] = {
-		"s@example.test", "s@example.test", "s@example.test",
-		"s@example.test", "s@example.test", "s@example.test",
-		"s@example.test", "s@example.test"};
+	static const char *const same[8] = {"s@example.test", "s@example.test",
+					    "s@example.test", "s@example.test",
+					    "s@example.test", "s@example.test",
+					    "s@example.test", "s@example.test"};
 	static const char *const eight[8] = {
 		"e0@example.test", "e1@example.test", "e2@example.test",
 		"e3@example.test", "e4@example.test", "e5@example.test",
@@ -173,12 +173,19 @@ main(int argc, char **argv)
 
 	while ((c = getopt(argc, argv, "n:m:d:")) != -1) {
 		switch (c) {
-		case 'n': b.appends = atoi(optarg); break;
-		case 'm': b.messages = atoi(optarg); break;
-		case 'd': b.dir = optarg; break;
+		case 'n':
+			b.appends = atoi(optarg);
+			break;
+		case 'm':
+			b.messages = atoi(optarg);
+			break;
+		case 'd':
+			b.dir = optarg;
+			break;
 		default:
-			fprintf(stderr, "usage: %s [-n APPENDS] [-m MESSAGES] "
-					"[-d DIR]\n",
+			fprintf(stderr,
+				"usage: %s [-n APPENDS] [-m MESSAGES] "
+				"[-d DIR]\n",
 				argv[0]);
 			return 64;
 		}

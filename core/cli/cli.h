@@ -18,6 +18,7 @@ int mp_cmd_check_config(int argc, char **argv);
 int mp_cmd_user(int argc, char **argv);
 int mp_cmd_import(int argc, char **argv);
 int mp_cmd_export(int argc, char **argv);
+int mp_cmd_deliver(int argc, char **argv);
 
 /* Loads the config a non-serve subcommand works on: the file given with -c,
  * or the dev config of the data directory given with --data-dir (which must

@@ -313,7 +313,7 @@ static char *
 add_demo(const char *path, struct mp_passwd *pw, char **error_r)
 {
 	char password[DEV_PASSWORD_LEN + 1];
-	char *hash, *result;
+	char *hash, *scram, *creds, *result;
 	const char *error;
 
 	if (!mp_password_generate(password, sizeof(password))) {
@@ -322,13 +322,20 @@ add_demo(const char *path, struct mp_passwd *pw, char **error_r)
 		return NULL;
 	}
 	hash = mp_password_hash(password, "yescrypt", &error);
-	if (hash == NULL) {
+	/* The SCRAM secret too, as `moonpost user add` stores it, so every
+	 * mechanism works against the dev account. */
+	scram = hash != NULL ? mp_scram_secret_new(password, 0, &error) : NULL;
+	if (scram == NULL) {
 		explicit_bzero(password, sizeof(password));
+		free(hash);
 		*error_r = mp_xasprintf("cannot hash the demo password: %s",
 					error);
 		return NULL;
 	}
-	mp_passwd_set(pw, MP_DEV_DEMO_ADDRESS, hash);
+	creds = mp_xasprintf("%s %s", hash, scram);
+	mp_passwd_set(pw, MP_DEV_DEMO_ADDRESS, creds);
+	free(creds);
+	free(scram);
 	free(hash);
 	result = mp_passwd_write(path, pw, error_r) ? mp_xstrdup(password)
 						    : NULL;

@@ -17,6 +17,7 @@ static const struct command commands[] = {
 	 "run the server (--dev: a ready-made dev server)"},
 	{"check-config", mp_cmd_check_config, "check a config file and exit"},
 	{"user", mp_cmd_user, "manage accounts: add, passwd, del, list"},
+	{"deliver", mp_cmd_deliver, "deliver a message from stdin (an LDA)"},
 	{"import", mp_cmd_import, "import a Dovecot or Courier Maildir"},
 	{"export", mp_cmd_export, "export an account's mail as a Maildir"},
 };

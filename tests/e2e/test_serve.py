@@ -58,6 +58,7 @@ class DevServer(harness.TempDirTest):
         with open(os.path.join(self.tmp, "data", "passwd")) as f:
             stored = f.read()
         self.assertIn("demo@example.test:{YESCRYPT}$y$", stored)
+        self.assertIn(" {SCRAM-SHA-256}", stored)
         self.assertNotIn(password, stored)
         # Every dev listener is either listening or skipped, with a log
         # line, because its plugin is not built yet.

@@ -56,6 +56,5 @@ future_open(struct mp_conn *conn)
 	return MP_OK;
 }
 
-MP_PLUGIN_DEFINE(.name = "future", .on_open = future_open,
-		 .on_line = bad_line);
+MP_PLUGIN_DEFINE(.name = "future", .on_open = future_open, .on_line = bad_line);
 #endif

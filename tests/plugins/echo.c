@@ -2,7 +2,8 @@
  *
  * Not installed. The core's unit and e2e tests drive it over real sockets:
  * line framing, byte mode, STARTTLS, the thread pool, Lua hooks,
- * backpressure, timeouts and shutdown. Replies start with "+OK" or "-ERR". */
+ * authentication, backpressure, timeouts and shutdown. Replies start with
+ * "+OK" or "-ERR". */
 #include "config.h"
 
 #include <lauxlib.h>
@@ -14,6 +15,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <moonpost/auth.h>
 #include <moonpost/conn.h>
 #include <moonpost/lua.h>
 #include <moonpost/plugin.h>
@@ -32,6 +34,7 @@ struct echo_config {
 struct echo_session {
 	struct mp_conn *conn;
 	struct mp_lua_call *call;
+	struct mp_auth_request *auth;
 	uint64_t bytes_total;
 	uint64_t bytes_left;
 	uint32_t sum;
@@ -147,7 +150,8 @@ hook_done(const struct mp_verdict *v, void *ctx)
 	struct echo_session *s = ctx;
 
 	s->call = NULL;
-	mp_conn_printf(s->conn, "+OK verdict=%s code=%d enhanced=%s text=%s\r\n",
+	mp_conn_printf(s->conn,
+		       "+OK verdict=%s code=%d enhanced=%s text=%s\r\n",
 		       mp_verdict_name(v->kind), v->code,
 		       v->enhanced[0] != '\0' ? v->enhanced : "-",
 		       v->text[0] != '\0' ? v->text : "-");
@@ -168,6 +172,45 @@ cmd_hook(struct mp_conn *conn, const char *arg)
 				   hook_push, hook_done, s);
 	/* done may already have run and resumed: pausing then would hang. */
 	return s->call != NULL ? MP_AGAIN : MP_OK;
+}
+
+static void
+auth_done(enum mp_auth_result result, const char *user, void *ctx)
+{
+	struct echo_session *s = ctx;
+
+	s->auth = NULL;
+	if (result == MP_AUTH_OK) {
+		mp_conn_set_user(s->conn, user);
+		mp_conn_printf(s->conn, "+OK auth=ok user=%s\r\n", user);
+	} else {
+		mp_conn_printf(s->conn, "-ERR auth=%s\r\n",
+			       mp_auth_result_name(result));
+	}
+	mp_conn_resume(s->conn);
+}
+
+/* AUTH user password: the password is the rest of the line. */
+static enum mp_status
+cmd_auth(struct mp_conn *conn, const char *arg)
+{
+	struct echo_session *s = session(conn);
+	const char *space = strchr(arg, ' ');
+	struct mp_auth_info info = {.service = "echo",
+				    .ip = mp_conn_peer_ip(conn),
+				    .session = mp_conn_id(conn),
+				    .mechanism = "PLAIN"};
+	char user[256];
+
+	if (space == NULL || (size_t)(space - arg) >= sizeof(user)) {
+		mp_conn_puts(conn, "-ERR usage: AUTH user password\r\n");
+		return MP_OK;
+	}
+	snprintf(user, sizeof(user), "%.*s", (int)(space - arg), arg);
+	s->auth = mp_auth_verify_password(mp_server_auth(mp_conn_server(conn)),
+					  user, space + 1, &info, auth_done, s);
+	/* As for HOOK: done may have run already. */
+	return s->auth != NULL ? MP_AGAIN : MP_OK;
 }
 
 static void
@@ -229,11 +272,10 @@ cmd_peer(struct mp_conn *conn)
 {
 	const struct mp_cfg_listener *l = mp_conn_listener(conn);
 
-	mp_conn_printf(conn, "+OK ip=%s loopback=%d listener=%s tls=%s\r\n",
-		       mp_conn_peer_ip(conn), mp_conn_is_loopback(conn),
-		       l->name,
-		       mp_conn_is_tls(conn) ? mp_conn_tls_version(conn)
-					    : "none");
+	mp_conn_printf(
+		conn, "+OK ip=%s loopback=%d listener=%s tls=%s\r\n",
+		mp_conn_peer_ip(conn), mp_conn_is_loopback(conn), l->name,
+		mp_conn_is_tls(conn) ? mp_conn_tls_version(conn) : "none");
 	return MP_OK;
 }
 
@@ -255,8 +297,7 @@ is_cmd(const char *line, size_t len, const char *name, const char **arg_r)
 }
 
 static enum mp_status
-echo_line(struct mp_conn *conn, const char *data, size_t len,
-	  unsigned flags)
+echo_line(struct mp_conn *conn, const char *data, size_t len, unsigned flags)
 {
 	char line[1024];
 	const char *arg;
@@ -281,6 +322,8 @@ echo_line(struct mp_conn *conn, const char *data, size_t len,
 		return cmd_slow(conn, arg);
 	if (is_cmd(line, len, "HOOK", &arg))
 		return cmd_hook(conn, arg);
+	if (is_cmd(line, len, "AUTH", &arg))
+		return cmd_auth(conn, arg);
 	if (is_cmd(line, len, "BIG", &arg))
 		return cmd_big(conn, arg);
 	mp_conn_printf(conn, "%s %s\r\n",
@@ -330,6 +373,8 @@ echo_close(struct mp_conn *conn)
 
 	if (s->call != NULL)
 		mp_lua_call_cancel(&s->call);
+	if (s->auth != NULL)
+		mp_auth_cancel(&s->auth);
 	free(s);
 }
 

@@ -103,8 +103,7 @@ fixture_start(struct fixture *fx, const char *extra)
 		"\"127.0.0.1:%d\", tls = \"implicit\" }\n"
 		"log { level = \"warn\" }\n%s",
 		fx->dir, g_get_user_name(), fx->port_plain, fx->port_starttls,
-		fx->port_tls,
-		extra != NULL ? extra : "");
+		fx->port_tls, extra != NULL ? extra : "");
 	set.config_source = source;
 	set.config_name = "test.conf";
 	set.config_dir = fx->dir;
@@ -189,7 +188,8 @@ static void
 client_send(struct client *c, const char *data, size_t len)
 {
 	if (c->ssl != NULL)
-		g_assert_cmpint(SSL_write(c->ssl, data, (int)len), ==, (int)len);
+		g_assert_cmpint(SSL_write(c->ssl, data, (int)len), ==,
+				(int)len);
 	else
 		g_assert_cmpint(send(c->fd, data, len, MSG_NOSIGNAL), ==,
 				(gssize)len);
@@ -372,7 +372,8 @@ test_starttls(void)
 	c = client_connect(fx.port_starttls);
 	expect_line(c, "+OK");
 	client_puts(c, "PEER\r\n");
-	expect_line(c, "+OK ip=127.0.0.1 loopback=1 listener=starttls tls=none");
+	expect_line(c,
+		    "+OK ip=127.0.0.1 loopback=1 listener=starttls tls=none");
 	client_puts(c, "STARTTLS\r\n");
 	expect_line(c, "+OK begin TLS");
 	g_assert_true(client_tls(c, 0, NULL));
@@ -429,13 +430,14 @@ test_sni(void)
 	cert_dir = g_dir_make_tmp("moonpost-sni-XXXXXX", NULL);
 	g_assert_true(mp_dev_prepare(cert_dir, &pw, &error));
 	free(pw);
-	source = g_strdup_printf("tls { names = { \"other.test\", "
-				 "\"*.wild.test\" }, cert = \"%s/tls/cert.pem\","
-				 " key = \"%s/tls/key.pem\" }\n",
-				 cert_dir, cert_dir);
+	source =
+		g_strdup_printf("tls { names = { \"other.test\", "
+				"\"*.wild.test\" }, cert = \"%s/tls/cert.pem\","
+				" key = \"%s/tls/key.pem\" }\n",
+				cert_dir, cert_dir);
 	fixture_start(&fx, source);
 	for (int i = 0; i < 3; i++) {
-		const char *sni = i == 0 ? "other.test"
+		const char *sni = i == 0   ? "other.test"
 				  : i == 1 ? "a.wild.test"
 					   : "localhost";
 		X509 *mine;

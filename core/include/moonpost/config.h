@@ -103,6 +103,21 @@ struct mp_cfg_log {
 	int level; /* enum mp_log_level */
 };
 
+/* `auth { ... }`: failed-login throttling. A limit of 0 turns it off. */
+struct mp_cfg_auth {
+	int64_t max_failures_per_ip;      /* per IPv4 address or IPv6 /64 */
+	int64_t max_failures_per_account; /* from addresses not known good */
+	uint64_t window;     /* ms over which the allowance refills */
+	uint64_t known_good; /* ms an address stays known good for an
+				account after a successful login there */
+};
+
+/* `quota { ... }`: what one account may store. 0 means no limit. */
+struct mp_cfg_quota {
+	uint64_t storage; /* bytes of messages, as IMAP RFC822.SIZE counts */
+	int64_t messages;
+};
+
 struct mp_config;
 
 /* Reads, evaluates and validates a config file. Sections that belong to
@@ -137,6 +152,11 @@ MP_API const char *mp_config_user(const struct mp_config *cfg);
 MP_API const char *mp_config_plugin_dir(const struct mp_config *cfg);
 /* passwd: the account file (absolute path). */
 MP_API const char *mp_config_passwd_file(const struct mp_config *cfg);
+/* aliases: the alias file (absolute path); a missing file means none. */
+MP_API const char *mp_config_aliases_file(const struct mp_config *cfg);
+/* recipient_delimiter: characters that start an address's detail
+ * ("+" for alice+tag@...); "" when subaddressing is off. */
+MP_API const char *mp_config_recipient_delimiter(const struct mp_config *cfg);
 /* domains: the mail domains this server is final destination for. */
 MP_API const struct mp_strlist *mp_config_domains(const struct mp_config *cfg);
 /* True when domain (any case) is one of the local domains. */
@@ -151,6 +171,10 @@ mp_config_limits(const struct mp_config *cfg);
 MP_API const struct mp_cfg_lua *mp_config_lua(const struct mp_config *cfg);
 /* The log section. */
 MP_API const struct mp_cfg_log *mp_config_log(const struct mp_config *cfg);
+/* The auth section. */
+MP_API const struct mp_cfg_auth *mp_config_auth(const struct mp_config *cfg);
+/* The quota section. */
+MP_API const struct mp_cfg_quota *mp_config_quota(const struct mp_config *cfg);
 /* Number of `listen` records. */
 MP_API size_t mp_config_listener_count(const struct mp_config *cfg);
 /* The i-th `listen` record, in file order. */

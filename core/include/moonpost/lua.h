@@ -29,6 +29,7 @@ struct ev_loop;
 struct lua_State;
 struct mp_lua;
 struct mp_lua_call;
+struct mp_pool;
 
 enum mp_verdict_kind {
 	MP_VERDICT_CONTINUE = 0, /* no opinion: go on as if no hook ran */
@@ -57,6 +58,7 @@ typedef void mp_lua_done_fn(const struct mp_verdict *verdict, void *ctx);
 /* Builds a runtime and runs the scripts in cfg->scripts, which register
  * their handlers. hook_names (NULL-terminated) are the hooks that exist;
  * registering any other name is an error, which catches typos at load time.
+ * NULL accepts any name (tools that load no plugins, like `deliver`).
  * Returns NULL with *error_r ("file:line: message", caller frees) when a
  * script fails to load. The caller owns the result (mp_lua_unref). */
 MP_API struct mp_lua *mp_lua_new(struct ev_loop *loop,
@@ -81,6 +83,11 @@ mp_lua_call_hook(struct mp_lua *lua, const char *hook, const char *session_id,
 MP_API void mp_lua_call_cancel(struct mp_lua_call **call);
 /* Calls in flight (waiting in a coroutine). */
 MP_API size_t mp_lua_calls_pending(const struct mp_lua *lua);
+/* Gives the runtime a thread pool (borrowed; it must outlive the
+ * runtime's calls) for blocking work such as moonpost.sqlite queries and
+ * moonpost.password_verify. Without one, that work runs on the calling
+ * thread: fine for check-config and tests, not for a server. */
+MP_API void mp_lua_set_pool(struct mp_lua *lua, struct mp_pool *pool);
 /* The runtime's main state, for binding objects (borrowed). */
 MP_API struct lua_State *mp_lua_state(struct mp_lua *lua);
 /* Name of a verdict kind ("reject"); static string. */

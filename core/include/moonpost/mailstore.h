@@ -90,6 +90,10 @@ struct ms_store_settings {
  * filled on failure. The caller owns it. */
 MP_API struct ms_store *ms_store_new(const struct ms_store_settings *set,
 				     struct ms_error *err);
+/* Changes the per-account quota (a config reload); checks that start
+ * afterwards use it. */
+MP_API void ms_store_set_quota(struct ms_store *store, uint64_t bytes,
+			       uint64_t messages);
 /* Frees the store; every account handle must be released first. */
 MP_API void ms_store_free(struct ms_store **store);
 /* Opens an account by address (lower-cased), creating its directory, index

@@ -9,10 +9,13 @@
 #include <moonpost/config.h>
 
 struct ev_loop;
+struct mp_auth;
 struct mp_server;
 struct mp_pool;
 struct mp_lua;
 struct mp_plugin;
+struct ms_store;
+struct mp_deliver_env;
 
 /* How to start a server. */
 struct mp_server_settings {
@@ -50,8 +53,17 @@ MP_API void mp_server_free(struct mp_server **server);
 MP_API struct ev_loop *mp_server_loop(struct mp_server *server);
 /* The thread pool for blocking work (borrowed). */
 MP_API struct mp_pool *mp_server_pool(struct mp_server *server);
+/* The mailstore (borrowed). */
+MP_API struct ms_store *mp_server_store(struct mp_server *server);
+/* Fills env with what mp_deliver() needs from this server (all borrowed;
+ * the Lua runtime is the current generation). */
+MP_API void mp_server_deliver_env(struct mp_server *server,
+				  struct mp_deliver_env *env);
 /* The current Lua runtime generation (borrowed; mp_lua_ref() to keep it). */
 MP_API struct mp_lua *mp_server_lua(struct mp_server *server);
+/* The authentication service: password checks, throttling, recipient
+ * resolution (borrowed; lives as long as the server). */
+MP_API struct mp_auth *mp_server_auth(struct mp_server *server);
 /* The current config generation (borrowed; mp_config_ref() to keep it). */
 MP_API const struct mp_config *mp_server_config(struct mp_server *server);
 /* True once a graceful stop has begun. */
