@@ -7,6 +7,7 @@
  * already has its copy may get a second, which is better than none). */
 #include "config.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +79,8 @@ delivery_free(struct mp_delivery *d)
 	mp_recipient_clear(&d->rcpt);
 	mp_deliver_actions_clear(&d->actions);
 	mp_lua_unref(&d->lua);
+	if (d->fd >= 0)
+		close(d->fd);
 	free(d->header);
 	free(d->sender);
 	free(d->recipient);
@@ -140,6 +143,13 @@ finish(struct mp_delivery *d)
 		r = d->reject;
 	else
 		result_set(&r, MP_DELIVERED, 250, "2.0.0", "delivered");
+	mp_log(MP_LOG_INFO,
+	       "session=%s event=delivery from=%s to=%s result=%s code=%d "
+	       "enhanced=%s accounts=%zu",
+	       d->session_id != NULL ? d->session_id : "-",
+	       mp_q(d->sender[0] != '\0' ? d->sender : "<>"),
+	       mp_q(d->recipient), mp_deliver_status_name(r.status), r.code,
+	       r.enhanced, d->rcpt.local.n);
 	d->finished = true;
 	d->done(&r, d->ctx);
 	if (!d->starting)
@@ -392,7 +402,9 @@ mp_deliver(const struct mp_deliver_env *env, const struct mp_deliver_msg *msg,
 
 	d->env = *env;
 	d->lua = env->lua != NULL ? mp_lua_ref(env->lua) : NULL;
-	d->fd = msg->fd;
+	/* Our own descriptor: an append still running on the pool after a
+	 * cancel must not read a number the caller has closed and reused. */
+	d->fd = fcntl(msg->fd, F_DUPFD_CLOEXEC, 0);
 	d->size = msg->size;
 	d->sender = mp_xstrdup(msg->sender != NULL ? msg->sender : "");
 	d->recipient = mp_xstrdup(recipient);
@@ -400,12 +412,17 @@ mp_deliver(const struct mp_deliver_env *env, const struct mp_deliver_msg *msg,
 	d->done = done;
 	d->ctx = ctx;
 	d->starting = true;
-	read_header(d);
-	if (resolve(d)) {
-		run_account(d);
-	} else {
-		d->next = 0;
+	if (d->fd < 0) {
+		result_set(&d->tempfail, MP_DELIVER_TEMPFAIL, 451, "4.3.0",
+			   "out of file descriptors");
+		d->deferred = 1;
 		finish(d);
+	} else {
+		read_header(d);
+		if (resolve(d))
+			run_account(d);
+		else
+			finish(d);
 	}
 	d->starting = false;
 	if (d->finished) {

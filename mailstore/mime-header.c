@@ -1,5 +1,5 @@
 /* mime-header.c - header fields: unfolding, Content-* with parameters
- * (RFC 2045, 2183, 2231), and envelope address lists (RFC 5322). */
+ * (RFC 2045, 2183, 2231); envelope address lists are in mime-address.c. */
 #include "config.h"
 
 #include <stddef.h>
@@ -14,8 +14,8 @@
 #define MIME_SECTION_MAX 999
 
 /* strchr() for a set of bytes, where a NUL byte is never in the set. */
-static bool
-in_set(const char *set, char c)
+bool
+mime_in_set(const char *set, char c)
 {
 	return c != '\0' && strchr(set, c) != NULL;
 }
@@ -31,21 +31,15 @@ lower(char *p, size_t len)
 
 /* --- lexing (RFC 5322 CFWS, quoted strings; RFC 2045 tokens) ------------ */
 
-struct lex {
-	const char *p, *end;
-	bool ws;               /* white space or a comment was skipped */
-	struct mp_str comment; /* the last comment, parentheses dropped */
-};
-
-static void
-lex_init(struct lex *lx, const char *p, size_t len)
+void
+mime_lex_init(struct mime_lex *lx, const char *p, size_t len)
 {
-	*lx = (struct lex){.p = p, .end = p + len};
+	*lx = (struct mime_lex){.p = p, .end = p + len};
 }
 
 /* Skips a comment, nested or not; an unclosed one runs to the end. */
 static void
-lex_comment(struct lex *lx)
+lex_comment(struct mime_lex *lx)
 {
 	const char *start = ++lx->p;
 	size_t depth = 1;
@@ -62,8 +56,8 @@ lex_comment(struct lex *lx)
 	lx->comment = mime_trim(start, (size_t)(lx->p - start) - (depth == 0));
 }
 
-static void
-lex_cfws(struct lex *lx)
+void
+mime_lex_cfws(struct mime_lex *lx)
 {
 	while (lx->p < lx->end) {
 		char c = *lx->p;
@@ -80,8 +74,8 @@ lex_cfws(struct lex *lx)
 
 /* At a '"': reads the quoted string, unescaped into out (may be NULL);
  * an unclosed one runs to the end. */
-static void
-lex_quoted(struct lex *lx, struct mp_buf *out)
+void
+mime_lex_quoted(struct mime_lex *lx, struct mp_buf *out)
 {
 	lx->p++;
 	while (lx->p < lx->end && *lx->p != '"') {
@@ -98,11 +92,11 @@ lex_quoted(struct lex *lx, struct mp_buf *out)
 static bool
 is_token_char(char c)
 {
-	return c > ' ' && c < 127 && !in_set("()<>@,;:\\\"/[]?=", c);
+	return c > ' ' && c < 127 && !mime_in_set("()<>@,;:\\\"/[]?=", c);
 }
 
 static struct mp_str
-lex_token(struct lex *lx)
+lex_token(struct mime_lex *lx)
 {
 	const char *start = lx->p;
 
@@ -113,11 +107,11 @@ lex_token(struct lex *lx)
 
 /* Skips to the next ';' outside a quoted string (junk in a parameter). */
 static void
-lex_skip_param(struct lex *lx)
+lex_skip_param(struct mime_lex *lx)
 {
 	while (lx->p < lx->end && *lx->p != ';') {
 		if (*lx->p == '"')
-			lex_quoted(lx, NULL);
+			mime_lex_quoted(lx, NULL);
 		else if (*lx->p == '(')
 			lex_comment(lx);
 		else
@@ -190,18 +184,18 @@ split_name(struct raw_param *rp, const char *name)
 
 /* Reads "name=value" after a ';'; false when it is junk. */
 static bool
-param_read(struct lex *lx, struct params *ps, struct raw_param *rp)
+param_read(struct mime_lex *lx, struct params *ps, struct raw_param *rp)
 {
 	struct mp_str name;
 	const char *start;
 
-	lex_cfws(lx);
+	mime_lex_cfws(lx);
 	name = lex_token(lx);
-	lex_cfws(lx);
+	mime_lex_cfws(lx);
 	if (name.len == 0 || lx->p >= lx->end || *lx->p != '=')
 		return false;
 	lx->p++;
-	lex_cfws(lx);
+	mime_lex_cfws(lx);
 	rp->name = ps->text.len;
 	rp->name_len = name.len;
 	mp_buf_append(&ps->text, name.p, name.len);
@@ -209,12 +203,12 @@ param_read(struct lex *lx, struct params *ps, struct raw_param *rp)
 	split_name(rp, ps->text.data + rp->name);
 	rp->value = ps->text.len;
 	if (lx->p < lx->end && *lx->p == '"') {
-		lex_quoted(lx, &ps->text);
+		mime_lex_quoted(lx, &ps->text);
 	} else {
 		/* Not only tokens: unquoted boundaries with '=' and '?' are
 		 * common, so a value runs to white space or ';'. */
 		start = lx->p;
-		while (lx->p < lx->end && !in_set(" \t\r\n;\"(", *lx->p))
+		while (lx->p < lx->end && !mime_in_set(" \t\r\n;\"(", *lx->p))
 			lx->p++;
 		mp_buf_append(&ps->text, start, (size_t)(lx->p - start));
 	}
@@ -223,12 +217,12 @@ param_read(struct lex *lx, struct params *ps, struct raw_param *rp)
 }
 
 static void
-params_read(struct mime_hdr_ctx *ctx, struct lex *lx, struct params *ps)
+params_read(struct mime_hdr_ctx *ctx, struct mime_lex *lx, struct params *ps)
 {
 	struct raw_param rp;
 
 	for (;;) {
-		lex_cfws(lx);
+		mime_lex_cfws(lx);
 		if (lx->p >= lx->end)
 			return;
 		if (*lx->p != ';') {
@@ -378,19 +372,19 @@ content_type(struct mime_hdr_ctx *ctx, const char *value, size_t len)
 	struct mp_mime_part *part = ctx->part;
 	struct params ps = {0};
 	struct mp_str type, subtype;
-	struct lex lx;
+	struct mime_lex lx;
 
-	lex_init(&lx, value, len);
-	lex_cfws(&lx);
+	mime_lex_init(&lx, value, len);
+	mime_lex_cfws(&lx);
 	type = lex_token(&lx);
-	lex_cfws(&lx);
+	mime_lex_cfws(&lx);
 	if (type.len == 0 || lx.p >= lx.end || *lx.p != '/') {
 		/* RFC 2045 section 5.2: read as the default type. */
 		*ctx->msg_flags |= MP_MIME_BROKEN;
 		return;
 	}
 	lx.p++;
-	lex_cfws(&lx);
+	mime_lex_cfws(&lx);
 	subtype = lex_token(&lx);
 	if (subtype.len == 0) {
 		*ctx->msg_flags |= MP_MIME_BROKEN;
@@ -409,10 +403,10 @@ content_disposition(struct mime_hdr_ctx *ctx, const char *value, size_t len)
 	struct mp_mime_part *part = ctx->part;
 	struct params ps = {0};
 	struct mp_str type;
-	struct lex lx;
+	struct mime_lex lx;
 
-	lex_init(&lx, value, len);
-	lex_cfws(&lx);
+	mime_lex_init(&lx, value, len);
+	mime_lex_cfws(&lx);
 	type = lex_token(&lx);
 	if (type.len == 0)
 		return;
@@ -427,10 +421,10 @@ static void
 content_encoding(struct mime_hdr_ctx *ctx, const char *value, size_t len)
 {
 	struct mp_str token;
-	struct lex lx;
+	struct mime_lex lx;
 
-	lex_init(&lx, value, len);
-	lex_cfws(&lx);
+	mime_lex_init(&lx, value, len);
+	mime_lex_cfws(&lx);
 	token = lex_token(&lx);
 	if (token.len > 0)
 		arena_lower(ctx, token, &ctx->part->encoding);
@@ -442,15 +436,15 @@ content_language(struct mime_hdr_ctx *ctx, const char *value, size_t len)
 {
 	struct mp_str *v, tags[64];
 	uint32_t n = 0, max = ctx->limits->max_params;
-	struct lex lx;
+	struct mime_lex lx;
 
 	if (max > MP_NELEMS(tags))
 		max = MP_NELEMS(tags);
-	lex_init(&lx, value, len);
+	mime_lex_init(&lx, value, len);
 	for (;;) {
 		struct mp_str tag;
 
-		lex_cfws(&lx);
+		mime_lex_cfws(&lx);
 		if (lx.p >= lx.end)
 			break;
 		tag = lex_token(&lx);
@@ -478,260 +472,6 @@ raw_value(struct mime_hdr_ctx *ctx, const char *value, size_t len,
 	struct mp_str v = mime_trim(value, len);
 
 	mime_arena_str(ctx->arena, v.p, v.len, out);
-}
-
-/* --- address lists (RFC 5322 section 3.4, with the obsolete forms) ------- */
-
-enum tok_kind { T_END, T_WORD, T_QUOTED, T_LITERAL, T_SPECIAL };
-
-struct tok {
-	enum tok_kind kind;
-	char c; /* T_SPECIAL */
-	struct mp_str raw;
-	bool ws; /* white space or a comment came before it */
-};
-
-/* One address being read. */
-struct addr_acc {
-	struct mp_buf phrase; /* display name as shown */
-	struct mp_buf local, domain, adl;
-	struct mp_str comment;
-	bool at, angle, any;
-};
-
-struct addr_list {
-	struct mp_mime_address *v;
-	uint32_t n;
-};
-
-static void
-tok_next(struct lex *lx, struct tok *t)
-{
-	const char *start;
-
-	lx->ws = false;
-	lex_cfws(lx);
-	t->ws = lx->ws;
-	start = lx->p;
-	if (lx->p >= lx->end) {
-		t->kind = T_END;
-		return;
-	}
-	t->c = *lx->p;
-	if (t->c == '"') {
-		t->kind = T_QUOTED;
-		lex_quoted(lx, NULL);
-	} else if (t->c == '[') {
-		const char *close =
-			memchr(lx->p, ']', (size_t)(lx->end - lx->p));
-
-		t->kind = T_LITERAL;
-		lx->p = close != NULL ? close + 1 : lx->end;
-	} else if (in_set("<>@,:;)]\\", t->c)) {
-		t->kind = T_SPECIAL;
-		lx->p++;
-	} else {
-		t->kind = T_WORD;
-		do
-			lx->p++;
-		while (lx->p < lx->end &&
-		       !in_set(" \t\r\n()<>@,:;\"[]\\", *lx->p));
-	}
-	t->raw = (struct mp_str){start, (size_t)(lx->p - start)};
-}
-
-/* Adds a word to the display name: quoted strings unquoted, one space
- * where the source had white space. */
-static void
-phrase_add(struct mp_buf *phrase, const struct tok *t)
-{
-	struct lex lx;
-
-	if (t->ws && phrase->len > 0)
-		mp_buf_append(phrase, " ", 1);
-	if (t->kind != T_QUOTED) {
-		mp_buf_append(phrase, t->raw.p, t->raw.len);
-		return;
-	}
-	lex_init(&lx, t->raw.p, t->raw.len);
-	lex_quoted(&lx, phrase);
-}
-
-static void
-str_or_nil(struct mime_hdr_ctx *ctx, const struct mp_buf *b, bool nil,
-	   struct mp_str *out)
-{
-	if (!nil)
-		mime_arena_str(ctx->arena, b->data != NULL ? b->data : "",
-			       b->len, out);
-}
-
-static void
-addr_emit(struct mime_hdr_ctx *ctx, struct addr_list *l,
-	  enum mp_mime_addr_kind kind, const struct addr_acc *a,
-	  const struct mp_str *name)
-{
-	struct mp_mime_address *ad;
-
-	/* Room for 16, then doubled at 16, 32, 64... */
-	if (l->n == 0)
-		l->v = mp_xrealloc(l->v, 16 * sizeof(*l->v));
-	else if (l->n >= 16 && (l->n & (l->n - 1)) == 0)
-		l->v = mp_xrealloc(l->v, l->n * 2 * sizeof(*l->v));
-	ad = &l->v[l->n++];
-	*ad = (struct mp_mime_address){.kind = kind};
-	if (name != NULL && name->len > 0)
-		mime_arena_str(ctx->arena, name->p, name->len, &ad->name);
-	if (kind == MP_MIME_ADDR_GROUP_END)
-		return;
-	if (kind == MP_MIME_ADDR_GROUP_START) {
-		str_or_nil(ctx, &a->phrase, false, &ad->mailbox);
-		return;
-	}
-	str_or_nil(ctx, &a->adl, a->adl.len == 0, &ad->adl);
-	str_or_nil(ctx, a->at || a->angle ? &a->local : &a->phrase, false,
-		   &ad->mailbox);
-	str_or_nil(ctx, &a->domain, false, &ad->host);
-}
-
-static void
-acc_reset(struct addr_acc *a)
-{
-	mp_buf_reset(&a->phrase);
-	mp_buf_reset(&a->local);
-	mp_buf_reset(&a->domain);
-	mp_buf_reset(&a->adl);
-	a->comment = (struct mp_str){NULL, 0};
-	a->at = a->angle = a->any = false;
-}
-
-/* The address read so far is complete (at ',', ';' or the end). */
-static void
-acc_flush(struct mime_hdr_ctx *ctx, struct addr_list *l, struct addr_acc *a)
-{
-	struct mp_str name = mime_trim(a->phrase.data, a->phrase.len);
-
-	if (a->angle)
-		addr_emit(ctx, l, MP_MIME_ADDR_MAILBOX, a, &name);
-	else if (a->at)
-		addr_emit(ctx, l, MP_MIME_ADDR_MAILBOX, a, &a->comment);
-	else if (a->phrase.len > 0)
-		addr_emit(ctx, l, MP_MIME_ADDR_MAILBOX, a, NULL);
-	acc_reset(a);
-}
-
-/* Reads "<[@route,@route:]local@domain>" after the '<'. Returns the token
- * that ended it: '>' or the end, or a ',' after the domain when the '>'
- * is missing, which then ends the address. */
-static char
-angle_read(struct lex *lx, struct addr_acc *a)
-{
-	enum { LOCAL, ROUTE, DOMAIN } where = LOCAL;
-	bool first = true;
-	struct tok t;
-
-	for (;; first = false) {
-		tok_next(lx, &t);
-		if (t.kind == T_END)
-			return '\0';
-		if (t.kind != T_SPECIAL) {
-			mp_buf_append(where == ROUTE    ? &a->adl
-				      : where == DOMAIN ? &a->domain
-							: &a->local,
-				      t.raw.p, t.raw.len);
-		} else if (t.c == '>') {
-			return '>';
-		} else if (t.c == '@' && (first || where == ROUTE)) {
-			where = ROUTE;
-			mp_buf_append(&a->adl, "@", 1);
-		} else if (t.c == ',' && where == ROUTE) {
-			mp_buf_append(&a->adl, ",", 1);
-		} else if (t.c == ':' && where == ROUTE) {
-			where = LOCAL;
-		} else if (t.c == '@' && where == LOCAL) {
-			where = DOMAIN;
-		} else if (t.c == ',' && where == DOMAIN && a->domain.len > 0) {
-			return ',';
-		}
-	}
-}
-
-/* A word, '@' or '<' inside one address. */
-static void
-acc_token(struct lex *lx, struct addr_acc *a, const struct tok *t)
-{
-	if (a->angle)
-		return; /* junk after "<...>" */
-	if (t->kind == T_SPECIAL && t->c == '<') {
-		a->angle = true;
-		mp_buf_reset(&a->local);
-		mp_buf_reset(&a->domain);
-		if (angle_read(lx, a) == ',')
-			lx->p--;
-		return;
-	}
-	if (t->kind == T_SPECIAL && t->c != '@')
-		return; /* stray '>' ')' '\' */
-	if (t->kind == T_SPECIAL) {
-		a->at = true;
-		mp_buf_append(&a->phrase, "@", 1);
-		return;
-	}
-	phrase_add(&a->phrase, t);
-	mp_buf_append(a->at ? &a->domain : &a->local, t->raw.p, t->raw.len);
-	if (lx->comment.p != NULL)
-		a->comment = lx->comment;
-}
-
-static void
-address_list(struct mime_hdr_ctx *ctx, const char *value, size_t len,
-	     struct mp_mime_addrlist *out)
-{
-	struct addr_acc a = {0};
-	struct addr_list l = {0};
-	struct mp_mime_address *v;
-	bool group = false;
-	struct lex lx;
-	struct tok t;
-
-	lex_init(&lx, value, len);
-	for (;;) {
-		lx.comment = (struct mp_str){NULL, 0};
-		tok_next(&lx, &t);
-		if (t.kind == T_SPECIAL && t.c == ':' && !group && !a.at &&
-		    !a.angle) {
-			addr_emit(ctx, &l, MP_MIME_ADDR_GROUP_START, &a, NULL);
-			acc_reset(&a);
-			group = true;
-		} else if (t.kind == T_END ||
-			   (t.kind == T_SPECIAL && in_set(",;", t.c))) {
-			/* "user@host (Real Name)": the comment names it. */
-			if (lx.comment.p != NULL)
-				a.comment = lx.comment;
-			acc_flush(ctx, &l, &a);
-			if (group && (t.kind == T_END || t.c == ';')) {
-				addr_emit(ctx, &l, MP_MIME_ADDR_GROUP_END, &a,
-					  NULL);
-				group = false;
-			}
-			if (t.kind == T_END)
-				break;
-		} else if (!(t.kind == T_SPECIAL && t.c == ':')) {
-			acc_token(&lx, &a, &t);
-		}
-	}
-	v = l.n > 0 ? mime_arena_take(ctx->arena, l.n * sizeof(*v)) : NULL;
-	if (v != NULL) {
-		memcpy(v, l.v, l.n * sizeof(*v));
-		out->v = v;
-		out->n = l.n;
-	}
-
-	free(l.v);
-	mp_buf_free(&a.phrase);
-	mp_buf_free(&a.local);
-	mp_buf_free(&a.domain);
-	mp_buf_free(&a.adl);
 }
 
 /* --- dispatch ------------------------------------------------------------- */
@@ -825,8 +565,8 @@ mime_header_field(struct mime_hdr_ctx *ctx, const char *name, size_t name_len,
 			  (struct mp_str *)(base + f->where));
 		break;
 	case K_ADDR:
-		address_list(ctx, value, value_len,
-			     (struct mp_mime_addrlist *)(base + f->where));
+		mime_address_list(ctx, value, value_len,
+				  (struct mp_mime_addrlist *)(base + f->where));
 	}
 }
 

@@ -51,6 +51,31 @@ void mime_header_field(struct mime_hdr_ctx *ctx, const char *name,
  * message/rfc822 inside a multipart/digest), 7bit, Sender and Reply-To. */
 void mime_header_defaults(struct mime_hdr_ctx *ctx, bool in_digest);
 
+/* A cursor over one field value, shared by the Content-* fields and the
+ * address lists. */
+struct mime_lex {
+	const char *p, *end;
+	bool ws;               /* white space or a comment was skipped */
+	struct mp_str comment; /* the last comment, parentheses dropped */
+};
+
+/* strchr() for a set of bytes, where a NUL byte is never in the set. */
+bool mime_in_set(const char *set, char c);
+/* Starts lx on the len bytes at p. */
+void mime_lex_init(struct mime_lex *lx, const char *p, size_t len);
+/* Skips white space and comments (RFC 5322 CFWS); sets lx->ws when it
+ * skipped any and lx->comment to the last comment. */
+void mime_lex_cfws(struct mime_lex *lx);
+/* At a '"': reads the quoted string, unescaped into out (may be NULL);
+ * an unclosed one runs to the end. */
+void mime_lex_quoted(struct mime_lex *lx, struct mp_buf *out);
+
+/* Reads an address list (From, To, Cc...: RFC 5322 section 3.4, with the
+ * obsolete forms) into out, allocated from ctx->arena; out is left alone
+ * when there is no address or the arena is over its budget. */
+void mime_address_list(struct mime_hdr_ctx *ctx, const char *value, size_t len,
+		       struct mp_mime_addrlist *out);
+
 /* Charset names longer than this are unknown (the longest IANA name is 45
  * bytes). */
 #define MIME_CHARSET_MAX 64

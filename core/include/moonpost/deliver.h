@@ -31,7 +31,7 @@ struct mp_deliver_env {
 	struct ms_store *store; /* where accounts' mail lives */
 };
 
-/* The message, as received: the file must stay readable until done. */
+/* The message, as received. */
 struct mp_deliver_msg {
 	int fd; /* read with pread(2) from offset 0 */
 	uint64_t size;
@@ -59,8 +59,8 @@ typedef void mp_deliver_done_fn(const struct mp_deliver_result *result,
 
 /* Delivers msg to recipient. done is called exactly once unless the
  * delivery is cancelled, possibly before this returns (then NULL is
- * returned). The message is copied as needed; msg itself may go once this
- * returns, but msg->fd must stay open until done. */
+ * returned). msg and msg->fd may go once this returns: the delivery keeps
+ * its own duplicate of the descriptor. */
 MP_API struct mp_delivery *mp_deliver(const struct mp_deliver_env *env,
 				      const struct mp_deliver_msg *msg,
 				      const char *recipient,
