@@ -34,9 +34,11 @@ struct mp_delivery {
 	void *ctx;
 
 	struct mp_recipient rcpt;
-	size_t next; /* account being delivered to */
-	char *header;
+	size_t next;  /* account being delivered to */
+	char *prefix; /* the receiver's header lines */
+	char *header; /* prefix + the message's header block */
 	size_t header_len;
+	size_t file_header_len; /* the part of header that is in the file */
 	bool header_complete;
 
 	struct mp_deliver_actions actions;
@@ -82,6 +84,7 @@ delivery_free(struct mp_delivery *d)
 	if (d->fd >= 0)
 		close(d->fd);
 	free(d->header);
+	free(d->prefix);
 	free(d->sender);
 	free(d->recipient);
 	free(d->session_id);
@@ -156,32 +159,46 @@ finish(struct mp_delivery *d)
 		delivery_free(d);
 }
 
-/* Reads the header block: what rules see and what loop checks scan. */
-static void
-read_header(struct mp_delivery *d)
+/* Length of the header block at the start of buf: up to and including the
+ * line end before the empty line (CRLF or LF), or len when there is
+ * none; *complete_r tells whether the empty line was found. */
+static size_t
+header_block_len(const char *buf, size_t len, bool *complete_r)
 {
+	for (size_t i = 0; i < len; i++) {
+		size_t j = i + 1;
+
+		if (buf[i] != '\n')
+			continue;
+		if (j < len && buf[j] == '\r')
+			j++;
+		if (j < len && buf[j] == '\n') {
+			*complete_r = true;
+			return i + 1;
+		}
+	}
+	return len;
+}
+
+/* Reads the header block: what rules see and what loop checks scan, the
+ * receiver's own lines (the prefix) first. */
+static void
+read_header(struct mp_delivery *d, const char *prefix)
+{
+	size_t plen = prefix != NULL ? strlen(prefix) : 0;
 	size_t want = d->size < MP_DELIVER_HEADER_MAX ? (size_t)d->size
 						      : MP_DELIVER_HEADER_MAX;
 	ssize_t n;
 
-	d->header = mp_xmalloc(want + 1);
-	n = pread(d->fd, d->header, want, 0);
-	d->header_len = n > 0 ? (size_t)n : 0;
-	d->header[d->header_len] = '\0';
+	d->header = mp_xmalloc(plen + want + 1);
+	memcpy(d->header, prefix != NULL ? prefix : "", plen);
+	n = pread(d->fd, d->header + plen, want, 0);
 	d->header_complete = d->size <= MP_DELIVER_HEADER_MAX;
-	for (size_t i = 0; i < d->header_len; i++) {
-		/* The end of the header: an empty line, CRLF or LF. */
-		if (d->header[i] != '\n')
-			continue;
-		size_t j = i + 1;
-		if (j < d->header_len && d->header[j] == '\r')
-			j++;
-		if (j < d->header_len && d->header[j] == '\n') {
-			d->header_len = i + 1;
-			d->header_complete = true;
-			break;
-		}
-	}
+	d->file_header_len = header_block_len(
+		d->header + plen, n > 0 ? (size_t)n : 0, &d->header_complete);
+	d->header_len = plen + d->file_header_len;
+	d->header[d->header_len] = '\0';
+	d->prefix = mp_xstrndup(d->header, plen);
 }
 
 /* A copy that already passed through this account: a forwarding loop. */
@@ -248,7 +265,7 @@ start_append(struct mp_delivery *d)
 	job->account = mp_xstrdup(account(d));
 	job->fd = d->fd;
 	job->size = d->size;
-	job->header_len = d->header_len;
+	job->header_len = d->file_header_len;
 	job->header_complete = d->header_complete;
 	job->actions = &d->actions;
 	mp_buf_printf(&job->prefix, "Return-Path: <%s>\r\nDelivered-To: %s\r\n",
@@ -256,6 +273,7 @@ start_append(struct mp_delivery *d)
 	for (size_t i = 0; i < d->actions.add_headers.n; i++)
 		mp_buf_printf(&job->prefix, "%s\r\n",
 			      d->actions.add_headers.v[i]);
+	mp_buf_puts(&job->prefix, d->prefix);
 	d->job = job;
 	mp_pool_submit(d->env.pool, append_work, append_done, d);
 }
@@ -418,7 +436,7 @@ mp_deliver(const struct mp_deliver_env *env, const struct mp_deliver_msg *msg,
 		d->deferred = 1;
 		finish(d);
 	} else {
-		read_header(d);
+		read_header(d, msg->prefix);
 		if (resolve(d))
 			run_account(d);
 		else

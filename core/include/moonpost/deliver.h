@@ -37,6 +37,11 @@ struct mp_deliver_msg {
 	uint64_t size;
 	const char *sender;     /* envelope sender; "" for <> */
 	const char *session_id; /* for the log; may be NULL */
+	/* Header lines the receiver adds (Received:, and on submission
+	 * Message-ID: and Date:), CRLF-terminated, stored after Return-Path
+	 * and Delivered-To and before the message; NULL for none. Rules see
+	 * them as part of the header. */
+	const char *prefix;
 };
 
 enum mp_deliver_status {
