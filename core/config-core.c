@@ -2,6 +2,7 @@
  * span several records. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -226,6 +227,41 @@ const struct mp_cfg_section mp_cfg_quota_schema = {
 	.struct_size = sizeof(struct mp_cfg_quota),
 };
 
+#define DNS(k, t, ...) FIELD(struct mp_cfg_dns, k, t, __VA_ARGS__)
+
+static const struct mp_cfg_field dns_fields[] = {
+	DNS(servers, MP_CFG_STRLIST,
+	    .help = "IP, IP:port or [IPv6]:port; none: /etc/resolv.conf"),
+	DNS(timeout, MP_CFG_DURATION, .min = 100, .max = 60 * 1000,
+	    .help = "wait for the first try; each round doubles it"),
+	DNS(tries, MP_CFG_INT, .min = 1, .max = 10,
+	    .help = "sends of a query to each server"),
+	DNS(max_queries, MP_CFG_INT, .min = 1, .max = 100000,
+	    .help = "queries in flight at once; more fail as temporary"),
+};
+
+/* Five seconds and two tries give up after 15 s (5, then 10), inside
+ * the time an SMTP client waits for a greeting; a thousand queries in
+ * flight is far above what a small site needs, and bounds what a flood
+ * of connections can make the server send. */
+static void
+dns_defaults(void *p)
+{
+	struct mp_cfg_dns *d = p;
+
+	d->timeout = 5 * 1000;
+	d->tries = 2;
+	d->max_queries = 1000;
+}
+
+const struct mp_cfg_section mp_cfg_dns_schema = {
+	.name = "dns",
+	.fields = dns_fields,
+	.n_fields = MP_NELEMS(dns_fields),
+	.struct_size = sizeof(struct mp_cfg_dns),
+	.set_defaults = dns_defaults,
+};
+
 /* ---- records: listen, tls ---- */
 
 static const char *const tls_modes[] = {"none", "starttls", "implicit", NULL};
@@ -298,11 +334,30 @@ mp_cfg_listener_finish(struct mp_cfg_listener *l, char **error_r)
 
 /* ---- after the whole file ---- */
 
+/* A bare IP in dns.servers, as resolv.conf writes them, gets port 53;
+ * anything else is left for check_dns() to judge. */
+static void
+dns_server_finish(char **server)
+{
+	struct in6_addr a;
+	char *full = NULL;
+
+	if (inet_pton(AF_INET, *server, &a) == 1)
+		full = mp_xasprintf("%s:53", *server);
+	else if (inet_pton(AF_INET6, *server, &a) == 1)
+		full = mp_xasprintf("[%s]:53", *server);
+	if (full == NULL)
+		return;
+	free(*server);
+	*server = full;
+}
+
 void
 mp_cfg_core_finish(struct mp_config *cfg)
 {
 	struct mp_cfg_settings *s = cfg->settings;
 	struct mp_cfg_lua *lua = cfg->slots[MP_CFG_SLOT_LUA].data;
+	struct mp_cfg_dns *dns = cfg->slots[MP_CFG_SLOT_DNS].data;
 
 	if (s->passwd == NULL)
 		s->passwd = mp_cfg_path_resolve(s->data_dir, "passwd");
@@ -319,6 +374,8 @@ mp_cfg_core_finish(struct mp_config *cfg)
 		free(lua->scripts.v[i]);
 		lua->scripts.v[i] = path;
 	}
+	for (size_t i = 0; i < dns->servers.n; i++)
+		dns_server_finish(&dns->servers.v[i]);
 }
 
 /* "ip/port" after parsing, so [::0]:25 and [::]:25 compare equal. */
@@ -461,10 +518,33 @@ check_delimiter(const struct mp_config *cfg, char **error_r)
 	return true;
 }
 
+/* Name servers are IP literals: the resolver cannot look itself up. */
+static bool
+check_dns(const struct mp_config *cfg, char **error_r)
+{
+	const struct mp_cfg_slot *slot = &cfg->slots[MP_CFG_SLOT_DNS];
+	const struct mp_cfg_dns *dns = slot->data;
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	for (size_t i = 0; i < dns->servers.n; i++) {
+		if (mp_addr_parse(dns->servers.v[i], false, &ss, &len))
+			continue;
+		*error_r = mp_cfg_error_at(
+			cfg->file, slot->line,
+			"dns.servers: '%s' is not an IP address (write "
+			"192.0.2.53, 192.0.2.53:5353 or [2001:db8::53]:53; "
+			"host names are not allowed)",
+			dns->servers.v[i]);
+		return false;
+	}
+	return true;
+}
+
 bool
 mp_cfg_core_check(const struct mp_config *cfg, char **error_r)
 {
-	if (!check_delimiter(cfg, error_r))
+	if (!check_delimiter(cfg, error_r) || !check_dns(cfg, error_r))
 		return false;
 	for (size_t n = 0; n < cfg->listeners.n; n++) {
 		if (!check_listener(cfg, n, error_r))

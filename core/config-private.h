@@ -154,6 +154,7 @@ extern const struct mp_cfg_section mp_cfg_lua_schema;
 extern const struct mp_cfg_section mp_cfg_log_schema;
 extern const struct mp_cfg_section mp_cfg_auth_schema;
 extern const struct mp_cfg_section mp_cfg_quota_schema;
+extern const struct mp_cfg_section mp_cfg_dns_schema;
 extern const struct mp_cfg_section mp_cfg_listen_schema;
 extern const struct mp_cfg_section mp_cfg_tls_schema;
 
@@ -178,6 +179,7 @@ enum {
 	MP_CFG_SLOT_LOG,
 	MP_CFG_SLOT_AUTH,
 	MP_CFG_SLOT_QUOTA,
+	MP_CFG_SLOT_DNS,
 	MP_CFG_SLOT_CORE
 };
 

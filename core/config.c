@@ -19,6 +19,7 @@ static const struct mp_cfg_section *const core_slots[MP_CFG_SLOT_CORE] = {
 	[MP_CFG_SLOT_LOG] = &mp_cfg_log_schema,
 	[MP_CFG_SLOT_AUTH] = &mp_cfg_auth_schema,
 	[MP_CFG_SLOT_QUOTA] = &mp_cfg_quota_schema,
+	[MP_CFG_SLOT_DNS] = &mp_cfg_dns_schema,
 };
 
 void *
@@ -504,6 +505,12 @@ const struct mp_cfg_auth *
 mp_config_auth(const struct mp_config *cfg)
 {
 	return cfg->slots[MP_CFG_SLOT_AUTH].data;
+}
+
+const struct mp_cfg_dns *
+mp_config_dns(const struct mp_config *cfg)
+{
+	return cfg->slots[MP_CFG_SLOT_DNS].data;
 }
 
 size_t

@@ -160,6 +160,8 @@ mp_conn_resume(struct mp_conn *conn)
 	if (conn->state != CONN_OPEN)
 		return;
 	conn->paused = false;
+	if (conn->in_callback)
+		conn->resume_pending = true;
 	mp_conn_schedule(conn);
 }
 

@@ -66,6 +66,7 @@ struct mp_conn {
 	bool starttls;             /* upgrade once output is flushed */
 	bool want_writable;        /* the plugin waits for on_writable */
 	bool in_callback;          /* inside a plugin callback */
+	bool resume_pending; /* mp_conn_resume() ran inside the callback */
 	bool peer_eof;             /* the client closed its side */
 	bool write_blocked;        /* last write hit EAGAIN / WANT_WRITE */
 	bool tls_write_wants_read; /* SSL_write needs the socket readable */

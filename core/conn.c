@@ -160,10 +160,16 @@ begin_close(struct mp_conn *conn, const char *reason)
 	mp_conn_schedule(conn);
 }
 
+/* Applies what a callback returned. MP_AGAIN pauses input, unless the
+ * plugin already resumed during the callback (its async work finished at
+ * once): then the resume stands. */
 static void
 apply_status(struct mp_conn *conn, enum mp_status status)
 {
-	if (status == MP_AGAIN)
+	bool resumed = conn->resume_pending;
+
+	conn->resume_pending = false;
+	if (status == MP_AGAIN && !resumed)
 		conn->paused = true;
 	else if (status == MP_ERROR)
 		begin_close(conn, "protocol error");
@@ -187,6 +193,7 @@ deliver_frame(struct mp_conn *conn, const struct mp_frame *frame, bool *stall)
 	size_t used = 0;
 
 	conn->in_callback = true;
+	conn->resume_pending = false;
 	if (frame->kind == MP_FRAME_LINE) {
 		used = frame->consumed;
 		status =
@@ -306,6 +313,7 @@ conn_open(struct mp_conn *conn)
 	conn->timeout_ms = CONN_DEFAULT_TIMEOUT_MS;
 	arm_timer(conn, conn->timeout_ms);
 	conn->in_callback = true;
+	conn->resume_pending = false;
 	status = conn->plugin->on_open(conn);
 	conn->in_callback = false;
 	if (status == MP_ERROR)
@@ -355,6 +363,7 @@ call_writable(struct mp_conn *conn)
 {
 	conn->want_writable = false;
 	conn->in_callback = true;
+	conn->resume_pending = false;
 	conn->plugin->on_writable(conn);
 	conn->in_callback = false;
 }
@@ -443,6 +452,7 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		mp_conn_log(conn, MP_LOG_INFO, "event=timeout");
 		if (conn->plugin->on_timeout != NULL) {
 			conn->in_callback = true;
+			conn->resume_pending = false;
 			conn->plugin->on_timeout(conn);
 			conn->in_callback = false;
 		}
@@ -619,6 +629,7 @@ conn_shutdown(struct mp_conn *conn)
 	case CONN_OPEN:
 		if (conn->plugin->on_shutdown != NULL) {
 			conn->in_callback = true;
+			conn->resume_pending = false;
 			conn->plugin->on_shutdown(conn);
 			conn->in_callback = false;
 		} else {

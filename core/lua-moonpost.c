@@ -11,6 +11,7 @@
  *   moonpost.now()                 wall-clock seconds, as a float
  *   moonpost.password_verify(pw, stored)  checks a hash on the thread pool
  *   moonpost.sqlite                (lua-sqlite.c)
+ *   moonpost.dns                   (lua-dns.c)
  *
  * A verdict is a userdata holding a struct mp_verdict, so a script can
  * read it (v.kind, v.code, v.enhanced, v.text) but not forge or change

@@ -20,6 +20,7 @@ struct mp_lua {
 	lua_State *L;
 	struct ev_loop *loop;
 	struct mp_pool *pool; /* for blocking work; NULL: run it inline */
+	struct mp_dns *dns;   /* for moonpost.dns; NULL: lookups fail */
 	uint64_t generation;  /* unique per runtime, checked by handles */
 	int refs;
 	/* Limits copied from the config; 0 means no limit. */
@@ -136,7 +137,7 @@ bool mp_lua_run_chunk(struct mp_lua *lua, int chunk_ref, char **error_r);
 /* The call whose handler runs on L now, or NULL (scripts loading give the
  * load call, whose ->loading is set). */
 struct mp_lua_call *mp_lua_call_current(lua_State *L);
-/* How a C function that Lua called waits (moonpost.sleep; DNS later):
+/* How a C function that Lua called waits (moonpost.sleep, moonpost.dns):
  *
  *   call = mp_lua_call_can_wait(L, "moonpost.sleep");  may raise
  *   start the timer or the query; nothing may raise from here on
@@ -215,6 +216,12 @@ int mp_lua_password_verify(lua_State *L);
 /* [-0, +1, m] Pushes the `moonpost.sqlite` module table (not frozen) and
  * registers the database handle's metatable. */
 void mp_lua_open_sqlite(lua_State *L);
+
+/* lua-dns.c */
+
+/* [-0, +1, m] Pushes the `moonpost.dns` module table (not frozen) and
+ * registers the metatable of its waits. */
+void mp_lua_open_dns(lua_State *L);
 
 /* lua-moonpost.c */
 

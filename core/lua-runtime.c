@@ -420,6 +420,9 @@ sandbox_fill(lua_State *L)
 	mp_lua_open_sqlite(L);
 	freeze(L);
 	lua_setfield(L, -2, "sqlite");
+	mp_lua_open_dns(L);
+	freeze(L);
+	lua_setfield(L, -2, "dns");
 	lua_setfield(L, -2, "moonpost");
 	for (size_t i = 0; i < MP_NELEMS(sandbox_frozen); i++) {
 		lua_getfield(L, -1, sandbox_frozen[i]);

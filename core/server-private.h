@@ -38,6 +38,7 @@ struct mp_server {
 	struct mp_tls *tls;       /* current certificates, or NULL */
 	struct mp_lua *lua;       /* current scripts */
 	struct mp_pool *pool;
+	struct mp_dns *dns;
 	struct ms_store *store;
 	struct mp_auth *auth;
 	struct mp_plugin_set *plugins;

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <moonpost/deliver.h>
+#include <moonpost/dns.h>
 #include <moonpost/log.h>
 #include <moonpost/mailstore.h>
 #include <moonpost/lua.h>
@@ -427,6 +428,10 @@ mp_server_new(const struct mp_server_settings *set, char **error_r)
 		goto fail;
 	server->pool = mp_pool_new(server->loop,
 				   (unsigned)mp_config_threads(server->config));
+	server->dns = mp_dns_new(server->loop, mp_config_dns(server->config),
+				 error_r);
+	if (server->dns == NULL)
+		goto fail;
 	server->auth = mp_auth_new(server->loop, server->pool, server->config,
 				   error_r);
 	if (server->auth == NULL || !open_store(server, error_r) ||
@@ -437,6 +442,7 @@ mp_server_new(const struct mp_server_settings *set, char **error_r)
 	if (server->lua == NULL)
 		goto fail;
 	mp_lua_set_pool(server->lua, server->pool);
+	mp_lua_set_dns(server->lua, server->dns);
 	mp_auth_set_runtime(server->auth, server->config, server->lua);
 	return server;
 fail:
@@ -544,6 +550,17 @@ swap_tls(struct mp_server *server, const struct mp_config *cfg)
 	server->tls = tls;
 }
 
+static void
+reconfigure_dns(struct mp_server *server, const struct mp_config *cfg)
+{
+	char *error = NULL;
+
+	if (mp_dns_reconfigure(server->dns, mp_config_dns(cfg), &error))
+		return;
+	mp_log(MP_LOG_WARN, "event=reload_dns_kept_old error=%s", mp_q(error));
+	free(error);
+}
+
 bool
 mp_server_reload(struct mp_server *server, char **error_r)
 {
@@ -565,7 +582,9 @@ mp_server_reload(struct mp_server *server, char **error_r)
 		       "reason=%s",
 		       mp_q("listener changes take effect on restart"));
 	swap_tls(server, cfg);
+	reconfigure_dns(server, cfg);
 	mp_lua_set_pool(lua, server->pool);
+	mp_lua_set_dns(lua, server->dns);
 	mp_lua_unref(&server->lua);
 	server->lua = lua;
 	mp_config_unref(&server->config);
@@ -677,6 +696,8 @@ mp_server_free(struct mp_server **serverp)
 	mp_pool_free(&server->pool);
 	mp_lua_unref(&server->lua);
 	deinit_plugins(server);
+	/* After everything that may hold a query: none is called back. */
+	mp_dns_free(&server->dns);
 	ms_store_free(&server->store);
 	stop_signals(server);
 	ev_ref(server->loop);
@@ -730,6 +751,12 @@ struct mp_pool *
 mp_server_pool(struct mp_server *server)
 {
 	return server->pool;
+}
+
+struct mp_dns *
+mp_server_dns(struct mp_server *server)
+{
+	return server->dns;
 }
 
 struct mp_auth *

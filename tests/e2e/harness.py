@@ -199,14 +199,19 @@ def start_dev(workdir, data_dir=None, extra=None):
     raise RuntimeError("could not find free dev ports")
 
 
-def start_config(workdir, make_config, plugin_dir=TEST_PLUGIN_DIR):
+def start_config(workdir, make_config, plugin_dir=TEST_PLUGIN_DIR,
+                 before_start=None):
     """Writes make_config(ports) to a file and serves it; make_config gets
-    a list of free ports. Retries when a port was taken meanwhile."""
+    a list of free ports. before_start(path), when given, runs once the
+    file is written (to add accounts, say). Retries when a port was taken
+    meanwhile."""
     path = os.path.join(workdir, "moonpost.conf")
     for _ in range(5):
         ports = free_ports(8)
         with open(path, "w") as f:
             f.write(make_config(ports))
+        if before_start is not None:
+            before_start(path)
         d = Daemon(["serve", "-c", path, "--plugin-dir", plugin_dir], workdir)
         try:
             d.start()

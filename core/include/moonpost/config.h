@@ -118,6 +118,15 @@ struct mp_cfg_quota {
 	int64_t messages;
 };
 
+/* `dns { ... }`: the resolver (c-ares). */
+struct mp_cfg_dns {
+	struct mp_strlist servers; /* "IP:port", "[IPv6]:port"; none: the
+				      nameservers of /etc/resolv.conf */
+	uint64_t timeout;          /* ms for the first try of a query */
+	int64_t tries;             /* sends per server before giving up */
+	int64_t max_queries;       /* queries in flight at once */
+};
+
 struct mp_config;
 
 /* Reads, evaluates and validates a config file. Sections that belong to
@@ -175,6 +184,8 @@ MP_API const struct mp_cfg_log *mp_config_log(const struct mp_config *cfg);
 MP_API const struct mp_cfg_auth *mp_config_auth(const struct mp_config *cfg);
 /* The quota section. */
 MP_API const struct mp_cfg_quota *mp_config_quota(const struct mp_config *cfg);
+/* The dns section. */
+MP_API const struct mp_cfg_dns *mp_config_dns(const struct mp_config *cfg);
 /* Number of `listen` records. */
 MP_API size_t mp_config_listener_count(const struct mp_config *cfg);
 /* The i-th `listen` record, in file order. */

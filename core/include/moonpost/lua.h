@@ -12,7 +12,7 @@
  * Every hook call runs its handlers, in the order they were registered, each
  * in its own coroutine, until one returns a verdict other than continue.
  * A call is bounded by an instruction budget, a memory cap and a wall-clock
- * timeout; a handler may wait (moonpost.sleep, DNS later) without blocking
+ * timeout; a handler may wait (moonpost.sleep, moonpost.dns) without blocking
  * the loop. A script that errs or goes over a bound is logged with file and
  * line and yields MP_VERDICT_TEMPFAIL: the caller defers, never accepts.
  *
@@ -30,6 +30,7 @@ struct lua_State;
 struct mp_lua;
 struct mp_lua_call;
 struct mp_pool;
+struct mp_dns;
 
 enum mp_verdict_kind {
 	MP_VERDICT_CONTINUE = 0, /* no opinion: go on as if no hook ran */
@@ -88,6 +89,9 @@ MP_API size_t mp_lua_calls_pending(const struct mp_lua *lua);
  * moonpost.password_verify. Without one, that work runs on the calling
  * thread: fine for check-config and tests, not for a server. */
 MP_API void mp_lua_set_pool(struct mp_lua *lua, struct mp_pool *pool);
+/* Gives the runtime a resolver (borrowed; it must outlive the runtime's
+ * calls) for moonpost.dns. Without one, lookups give nil and an error. */
+MP_API void mp_lua_set_dns(struct mp_lua *lua, struct mp_dns *dns);
 /* The runtime's main state, for binding objects (borrowed). */
 MP_API struct lua_State *mp_lua_state(struct mp_lua *lua);
 /* Name of a verdict kind ("reject"); static string. */

@@ -68,8 +68,10 @@ struct mp_plugin {
 	 * done). Send the greeting here. MP_ERROR closes it. */
 	enum mp_status (*on_open)(struct mp_conn *conn);
 	/* One input line, CRLF or LF removed. MP_OK: go on with the next
-	 * line. MP_AGAIN: hold further input until mp_conn_resume(). MP_ERROR:
-	 * flush pending output and close. */
+	 * line. MP_AGAIN: hold further input until mp_conn_resume() (which may
+	 * already have been called during this callback, when the async work
+	 * finished at once: input then goes on). MP_ERROR: flush pending
+	 * output and close. */
 	enum mp_status (*on_line)(struct mp_conn *conn, const char *line,
 				  size_t len, unsigned flags);
 	/* Input in byte mode (mp_conn_read_bytes / mp_conn_read_stream).

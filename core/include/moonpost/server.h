@@ -12,6 +12,7 @@ struct ev_loop;
 struct mp_auth;
 struct mp_server;
 struct mp_pool;
+struct mp_dns;
 struct mp_lua;
 struct mp_plugin;
 struct ms_store;
@@ -53,6 +54,9 @@ MP_API void mp_server_free(struct mp_server **server);
 MP_API struct ev_loop *mp_server_loop(struct mp_server *server);
 /* The thread pool for blocking work (borrowed). */
 MP_API struct mp_pool *mp_server_pool(struct mp_server *server);
+/* The DNS resolver (borrowed; lives as long as the server, its settings
+ * follow reloads). */
+MP_API struct mp_dns *mp_server_dns(struct mp_server *server);
 /* The mailstore (borrowed). */
 MP_API struct ms_store *mp_server_store(struct mp_server *server);
 /* Fills env with what mp_deliver() needs from this server (all borrowed;
