@@ -11,7 +11,7 @@
 #include "smtp-parser.h"
 
 struct mp_auth_request;
-struct mp_dns_request;
+struct mp_dns_req;
 struct mp_sasl;
 
 /* Longest command line (RFC 5321 4.5.3.1.4 says 512; Postfix accepts
@@ -85,7 +85,7 @@ struct smtp_session {
 	char *helo;
 	bool esmtp;
 	char *rdns; /* forward-confirmed name, or NULL */
-	bool rdns_done;
+	bool connect_waits; /* the connect hook waits for the rDNS lookup */
 	char *user; /* authenticated account */
 	struct smtp_tx tx;
 	unsigned commands;
@@ -99,7 +99,7 @@ struct smtp_session {
 	struct mp_lua *call_lua;
 	struct mp_auth_request *auth_req;
 	struct mp_sasl *sasl;
-	struct mp_dns_request *dns_req;
+	struct mp_dns_req *dns_req;
 	struct mp_delivery *delivery;
 	size_t deliver_next;
 	struct mp_deliver_result deliver_first_fail;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <moonpost/config.h>
+#include <moonpost/dns.h>
 #include <moonpost/log.h>
 #include <moonpost/server.h>
 
@@ -156,6 +157,46 @@ greet(struct smtp_session *s, const struct mp_verdict *v)
 	smtp_resume(s);
 }
 
+static void
+rdns_done(const struct mp_dns_result *res, void *ctx)
+{
+	struct smtp_session *s = ctx;
+
+	s->dns_req = NULL;
+	if (res->status == MP_DNS_OK)
+		s->rdns = mp_xstrdup(res->name);
+	mp_conn_log(s->conn, MP_LOG_DEBUG, "event=rdns result=%s name=%s",
+		    mp_dns_status_name(res->status), mp_q(s->rdns));
+	if (s->connect_waits) {
+		s->connect_waits = false;
+		smtp_hook(s, "smtp.connect", NULL, greet);
+	}
+}
+
+/* Looks the client's name up (forward-confirmed, as Postfix does) for the
+ * Received header and the hooks. Only a connect hook waits for it: the
+ * greeting should not wait on somebody else's DNS. */
+static enum mp_status
+start_rdns(struct smtp_session *s)
+{
+	struct mp_dns *dns = mp_server_dns(s->server);
+	struct mp_lua *lua = mp_server_lua(s->server);
+
+	if (mp_conn_is_loopback(s->conn)) {
+		s->rdns = mp_xstrdup("localhost");
+		return smtp_hook(s, "smtp.connect", NULL, greet);
+	}
+	if (dns != NULL)
+		s->dns_req = mp_dns_rdns(dns, mp_conn_peer_addr(s->conn),
+					 rdns_done, s);
+	if (s->dns_req != NULL && lua != NULL &&
+	    mp_lua_has_hook(lua, "smtp.connect")) {
+		s->connect_waits = true;
+		return MP_AGAIN;
+	}
+	return smtp_hook(s, "smtp.connect", NULL, greet);
+}
+
 static enum mp_status
 smtp_on_open(struct mp_conn *conn)
 {
@@ -172,7 +213,7 @@ smtp_on_open(struct mp_conn *conn)
 	smtp_parser_limits_init(&s->limits, false);
 	s->limits.message_size_max = s->cfg->max_message_size;
 	s->limits.bdat_chunk_max = s->cfg->max_message_size;
-	return smtp_hook(s, "smtp.connect", NULL, greet);
+	return start_rdns(s);
 }
 
 void
@@ -275,6 +316,7 @@ smtp_on_close(struct mp_conn *conn)
 {
 	struct smtp_session *s = session(conn);
 
+	mp_dns_cancel(&s->dns_req);
 	smtp_hook_cancel(s);
 	smtp_auth_abort(s);
 	smtp_message_abort(s);

@@ -202,7 +202,7 @@ class Mx(Base):
         self.assertTrue(text.startswith(
             "Return-Path: <ann@example.org>\r\nDelivered-To: "
             "demo@example.test\r\nReceived: from client.example.org "
-            "(unknown [127.0.0.1])\r\n\tby mx.example.test (moonpost) with "
+            "(localhost [127.0.0.1])\r\n\tby mx.example.test (moonpost) with "
             "ESMTPS id "), text)
         self.assertIn("(using TLSv1.3 with cipher ", text)
         self.assertIn("for <demo@example.test>; ", text)
@@ -512,6 +512,9 @@ class Limits(Base):
 class Hooks(Base):
     RULES = r"""
 moonpost.hook("smtp.helo", function(tx, helo)
+    if helo == "accept.example" then
+        return moonpost.accept()
+    end
     if helo == "bad.example" then
         return moonpost.reject(550, "5.7.1", "go away " .. tx.ip)
     end
@@ -548,6 +551,8 @@ end)
         return c, c.cmd("EHLO " + helo)
 
     def test_verdicts(self):
+        c, (code, lines) = self.start("accept.example")
+        self.assertEqual(code, 250)
         c, (code, lines) = self.start("bad.example")
         self.assertEqual(code, 550)
         self.assertIn("go away 127.0.0.1", lines[0])
@@ -568,7 +573,7 @@ end)
             c.cmd("DATA")
             c.send(message(subject) + ".\r\n")
             self.assertEqual(c.reply()[0], code)
-        self.d.wait_log(r"event=lua_error hook=smtp\.data .*rules\.lua:25:")
+        self.d.wait_log(r"event=lua_error hook=smtp\.data .*rules\.lua:28:")
         self.assertEqual(len(self.stored()), 1)
 
         c.cmd("MAIL FROM:<a@example.org>")
@@ -578,6 +583,45 @@ end)
         code, lines = c.reply()
         self.assertEqual(code, 421)
         self.assertTrue(c.is_closed())
+
+
+def example(name, old=None, new=None):
+    with open(os.path.join(harness.SRCDIR, "scripts", "examples", name)) as f:
+        text = f.read()
+    if old is not None:
+        assert old in text, old
+        text = text.replace(old, new)
+    return text
+
+
+class ExampleScripts(Base):
+    """The shipped examples, loaded as an operator would."""
+
+    RULES = (example("rate-limit.lua", "local LIMIT = 100", "local LIMIT = 2")
+             + "\n" +
+             example("disabled-users.lua",
+                     '-- ["former.employee@example.org"] = true,',
+                     '["bob@example.test"] = true,'))
+
+    def test_rate_limit(self):
+        c = self.mx_client()
+        c.cmd("EHLO x")
+        for _ in range(2):
+            self.assertEqual(c.cmd("MAIL FROM:<flood@example.org>")[0], 250)
+            c.cmd("RSET")
+        code, lines = c.cmd("MAIL FROM:<flood@example.org>")
+        self.assertEqual(code, 451)
+        self.assertIn("4.7.1", lines[0])
+        self.assertEqual(c.cmd("MAIL FROM:<calm@example.org>")[0], 250)
+
+    def test_disabled_user(self):
+        c = self.mx_client()
+        c.cmd("EHLO x")
+        c.cmd("MAIL FROM:<a@example.org>")
+        code, lines = c.cmd("RCPT TO:<bob@example.test>")
+        self.assertEqual(code, 550)
+        self.assertIn("5.2.1 mailbox disabled", lines[0])
+        self.assertEqual(c.cmd("RCPT TO:<demo@example.test>")[0], 250)
 
 
 if __name__ == "__main__":
