@@ -82,6 +82,19 @@ void mp_conn_abort(struct mp_conn *conn, const char *reason);
 /* Called by conn.c when the last connection is gone during a stop. */
 void mp_server_conns_drained(struct mp_server *server);
 
+/* server.c, for server-reload.c */
+
+/* Loads the config the server was started with (file or dev source),
+ * checking plugin sections against sections; NULL with *error_r. */
+struct mp_config *
+mp_server_load_config(struct mp_server *server,
+		      const struct mp_cfg_section *const *sections,
+		      char **error_r);
+/* The Lua hook names the core and the loaded plugins declare. */
+const char *const *mp_server_hook_names(struct mp_server *server);
+/* Sets the log level the config asks for. */
+void mp_server_log_level_from(const struct mp_config *cfg);
+
 /* Opens every listener of the config; false with *error_r (caller frees). */
 bool mp_listeners_open(struct mp_server *server, char **error_r);
 /* Starts accepting on every listener. */

@@ -57,9 +57,10 @@ mp_default_plugin_dir(void)
 	return PKGLIBDIR;
 }
 
-static struct mp_config *
-load_config(struct mp_server *server,
-	    const struct mp_cfg_section *const *sections, char **error_r)
+struct mp_config *
+mp_server_load_config(struct mp_server *server,
+		      const struct mp_cfg_section *const *sections,
+		      char **error_r)
 {
 	const struct mp_server_settings *set = &server->settings;
 
@@ -242,8 +243,8 @@ drop_privileges(const struct mp_config *cfg, bool dev, char **error_r)
 	return true;
 }
 
-static void
-log_level_from(const struct mp_config *cfg)
+void
+mp_server_log_level_from(const struct mp_config *cfg)
 {
 	mp_log_set_level((enum mp_log_level)mp_config_log(cfg)->level);
 }
@@ -264,8 +265,8 @@ collect_hooks(struct mp_server *server)
 	}
 }
 
-static const char *const *
-hook_names(struct mp_server *server)
+const char *const *
+mp_server_hook_names(struct mp_server *server)
 {
 	static const char *const none[] = {NULL};
 
@@ -347,10 +348,10 @@ start_privileged(struct mp_server *server, char **error_r)
 {
 	const char *dir;
 
-	server->config = load_config(server, NULL, error_r);
+	server->config = mp_server_load_config(server, NULL, error_r);
 	if (server->config == NULL)
 		return false;
-	log_level_from(server->config);
+	mp_server_log_level_from(server->config);
 	dir = server->settings.plugin_dir;
 	if (dir == NULL)
 		dir = mp_config_plugin_dir(server->config);
@@ -360,7 +361,7 @@ start_privileged(struct mp_server *server, char **error_r)
 		return false;
 	/* Again, now that the plugins' sections can be checked. */
 	mp_config_unref(&server->config);
-	server->config = load_config(
+	server->config = mp_server_load_config(
 		server, mp_plugin_sections(server->plugins), error_r);
 	if (server->config == NULL)
 		return false;
@@ -418,7 +419,7 @@ mp_server_new(const struct mp_server_settings *set, char **error_r)
 	if (set->check_only) {
 		server->lua =
 			mp_lua_new(server->loop, mp_config_lua(server->config),
-				   hook_names(server), error_r);
+				   mp_server_hook_names(server), error_r);
 		if (server->lua == NULL ||
 		    !mp_auth_check_files(server->config, error_r))
 			goto fail;
@@ -438,7 +439,7 @@ mp_server_new(const struct mp_server_settings *set, char **error_r)
 	    !init_plugins(server, error_r))
 		goto fail;
 	server->lua = mp_lua_new(server->loop, mp_config_lua(server->config),
-				 hook_names(server), error_r);
+				 mp_server_hook_names(server), error_r);
 	if (server->lua == NULL)
 		goto fail;
 	mp_lua_set_pool(server->lua, server->pool);
@@ -507,93 +508,6 @@ grace_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	mp_log(MP_LOG_WARN, "event=shutdown_grace_over connections=%zu",
 	       server->n_conns);
 	abort_all(server, "shutdown grace period over");
-}
-
-static bool
-listeners_equal(const struct mp_server *server, const struct mp_config *cfg)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < mp_config_listener_count(cfg); i++) {
-		const struct mp_cfg_listener *rec = mp_config_listener(cfg, i);
-
-		for (size_t j = 0; j < rec->address.n; j++, n++) {
-			const struct mp_listener *l;
-
-			if (n >= server->n_listeners)
-				return false;
-			l = &server->listeners[n];
-			if (strcmp(l->address, rec->address.v[j]) != 0 ||
-			    strcmp(l->rec.protocol, rec->protocol) != 0 ||
-			    l->rec.tls != rec->tls)
-				return false;
-		}
-	}
-	return n == server->n_listeners;
-}
-
-static void
-swap_tls(struct mp_server *server, const struct mp_config *cfg)
-{
-	char *error = NULL;
-	struct mp_tls *tls = mp_tls_new(cfg, &error);
-
-	if (error != NULL) {
-		/* Often a key only root can read: keep serving with the
-		 * certificates loaded at start. */
-		mp_log(MP_LOG_WARN, "event=reload_tls_kept_old error=%s",
-		       mp_q(error));
-		free(error);
-		return;
-	}
-	mp_tls_unref(&server->tls);
-	server->tls = tls;
-}
-
-static void
-reconfigure_dns(struct mp_server *server, const struct mp_config *cfg)
-{
-	char *error = NULL;
-
-	if (mp_dns_reconfigure(server->dns, mp_config_dns(cfg), &error))
-		return;
-	mp_log(MP_LOG_WARN, "event=reload_dns_kept_old error=%s", mp_q(error));
-	free(error);
-}
-
-bool
-mp_server_reload(struct mp_server *server, char **error_r)
-{
-	struct mp_config *cfg;
-	struct mp_lua *lua;
-
-	cfg = load_config(server, mp_plugin_sections(server->plugins), error_r);
-	if (cfg == NULL)
-		return false;
-	lua = mp_lua_new(server->loop, mp_config_lua(cfg), hook_names(server),
-			 error_r);
-	if (lua == NULL) {
-		mp_config_unref(&cfg);
-		return false;
-	}
-	if (!server->settings.dev && !listeners_equal(server, cfg))
-		mp_log(MP_LOG_WARN,
-		       "event=reload_listeners_unchanged "
-		       "reason=%s",
-		       mp_q("listener changes take effect on restart"));
-	swap_tls(server, cfg);
-	reconfigure_dns(server, cfg);
-	mp_lua_set_pool(lua, server->pool);
-	mp_lua_set_dns(lua, server->dns);
-	mp_lua_unref(&server->lua);
-	server->lua = lua;
-	mp_config_unref(&server->config);
-	server->config = cfg;
-	mp_auth_set_runtime(server->auth, cfg, lua);
-	log_level_from(cfg);
-	mp_log(MP_LOG_INFO, "event=reloaded config=%s",
-	       mp_q(mp_config_file(cfg)));
-	return true;
 }
 
 static void
@@ -715,82 +629,4 @@ mp_server_free(struct mp_server **serverp)
 	free_settings(&server->settings);
 	free(server);
 	*serverp = NULL;
-}
-
-struct ms_store *
-mp_server_store(struct mp_server *server)
-{
-	return server->store;
-}
-
-void
-mp_server_deliver_env(struct mp_server *server, struct mp_deliver_env *env)
-{
-	env->loop = server->loop;
-	env->pool = server->pool;
-	env->lua = server->lua;
-	env->auth = server->auth;
-	env->store = server->store;
-}
-
-const struct mp_cfg_listener *
-mp_server_listener(const struct mp_server *server, size_t i,
-		   const char **address_r)
-{
-	*address_r = server->listeners[i].address;
-	return &server->listeners[i].rec;
-}
-
-struct ev_loop *
-mp_server_loop(struct mp_server *server)
-{
-	return server->loop;
-}
-
-struct mp_pool *
-mp_server_pool(struct mp_server *server)
-{
-	return server->pool;
-}
-
-struct mp_dns *
-mp_server_dns(struct mp_server *server)
-{
-	return server->dns;
-}
-
-struct mp_auth *
-mp_server_auth(struct mp_server *server)
-{
-	return server->auth;
-}
-
-struct mp_lua *
-mp_server_lua(struct mp_server *server)
-{
-	return server->lua;
-}
-
-const struct mp_config *
-mp_server_config(struct mp_server *server)
-{
-	return server->config;
-}
-
-bool
-mp_server_is_stopping(const struct mp_server *server)
-{
-	return server->stopping;
-}
-
-size_t
-mp_server_conn_count(const struct mp_server *server)
-{
-	return server->n_conns;
-}
-
-size_t
-mp_server_listener_count(const struct mp_server *server)
-{
-	return server->n_listeners;
 }
