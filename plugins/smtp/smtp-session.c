@@ -321,6 +321,7 @@ smtp_on_close(struct mp_conn *conn)
 	smtp_auth_abort(s);
 	smtp_message_abort(s);
 	smtp_tx_reset(s);
+	mp_lua_unref(&s->call_lua);
 	free(s->helo);
 	free(s->rdns);
 	free(s->user);
