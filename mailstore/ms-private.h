@@ -7,6 +7,9 @@
 
 #include <moonpost/mailstore.h>
 
+/* Accounts kept open with no one using them (ms_store_settings can say
+ * otherwise): each holds two SQLite connections and their WAL. */
+#define MS_IDLE_ACCOUNTS 128
 /* Time SQLite waits for another process's write lock before MS_ERR_TEMP. */
 #define MS_BUSY_TIMEOUT_MS 30000
 /* A tmp/ file older than this was left by a crash (Maildir's 36 hours). */
@@ -22,8 +25,11 @@ struct ms_store {
 	uint64_t quota_bytes;
 	uint64_t quota_messages;
 	struct ev_loop *loop;
-	pthread_mutex_t lock; /* users list and refcounts */
-	struct ms_user *users;
+	pthread_mutex_t lock;  /* users list and refcounts */
+	struct ms_user *users; /* open accounts, in use or idle */
+	size_t n_idle;         /* of them with no reference */
+	size_t max_idle;
+	uint64_t use_clock;       /* for last_used */
 	struct ms_notify *notify; /* NULL without a loop */
 	uint32_t counter;         /* file names; under lock */
 	char host[64];            /* for file names, made safe */
@@ -32,7 +38,8 @@ struct ms_store {
 struct ms_user {
 	struct ms_store *store;
 	struct ms_user *next;
-	unsigned refcount; /* under store->lock */
+	unsigned refcount;  /* under store->lock; 0: idle, kept open */
+	uint64_t last_used; /* store->use_clock when it went idle */
 	char *address;
 	char *dir;
 	/* Two connections: readers never wait for a writer's fsync (WAL). */

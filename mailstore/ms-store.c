@@ -66,6 +66,8 @@ ms_store_new(const struct ms_store_settings *set, struct ms_error *err)
 	store->quota_bytes = set->quota_bytes;
 	store->quota_messages = set->quota_messages;
 	store->loop = set->loop;
+	store->max_idle = set->max_idle_accounts > 0 ? set->max_idle_accounts
+						     : MS_IDLE_ACCOUNTS;
 	pthread_mutex_init(&store->lock, NULL);
 	safe_host(store->host, sizeof(store->host));
 	if (set->loop != NULL)
@@ -82,6 +84,8 @@ ms_store_set_quota(struct ms_store *store, uint64_t bytes, uint64_t messages)
 	pthread_mutex_unlock(&store->lock);
 }
 
+static void evict_idle(struct ms_store *store);
+
 void
 ms_store_free(struct ms_store **storep)
 {
@@ -90,6 +94,8 @@ ms_store_free(struct ms_store **storep)
 	if (store == NULL)
 		return;
 	ms_notify_free(&store->notify);
+	store->max_idle = 0;
+	evict_idle(store);
 	if (store->users != NULL)
 		mp_log(MP_LOG_ERROR, "event=mailstore_leak user=%s",
 		       mp_q(store->users->address));
@@ -186,6 +192,37 @@ normalize_address(const char *address, char *out, size_t size,
 	return true;
 }
 
+/* Closes accounts nobody uses beyond the idle allowance, oldest first.
+ * Called where blocking is fine (opening an account runs off the loop):
+ * closing an index checkpoints its WAL, which fsyncs. */
+static void
+evict_idle(struct ms_store *store)
+{
+	for (;;) {
+		struct ms_user **oldest = NULL, *u;
+
+		pthread_mutex_lock(&store->lock);
+		if (store->n_idle > store->max_idle) {
+			for (struct ms_user **p = &store->users; *p != NULL;
+			     p = &(*p)->next) {
+				if ((*p)->refcount == 0 &&
+				    (oldest == NULL ||
+				     (*p)->last_used < (*oldest)->last_used))
+					oldest = p;
+			}
+		}
+		u = oldest != NULL ? *oldest : NULL;
+		if (u != NULL) {
+			*oldest = u->next;
+			store->n_idle--;
+		}
+		pthread_mutex_unlock(&store->lock);
+		if (u == NULL)
+			return;
+		user_free(u);
+	}
+}
+
 struct ms_user *
 ms_user_open(struct ms_store *store, const char *address, struct ms_error *err)
 {
@@ -198,18 +235,18 @@ ms_user_open(struct ms_store *store, const char *address, struct ms_error *err)
 	 * same account share one handle. */
 	pthread_mutex_lock(&store->lock);
 	for (u = store->users; u != NULL; u = u->next) {
-		if (strcmp(u->address, addr) == 0) {
-			u->refcount++;
-			pthread_mutex_unlock(&store->lock);
-			return u;
-		}
+		if (strcmp(u->address, addr) == 0)
+			break;
 	}
-	u = user_new(store, addr, err);
 	if (u != NULL) {
+		if (u->refcount++ == 0)
+			store->n_idle--;
+	} else if ((u = user_new(store, addr, err)) != NULL) {
 		u->next = store->users;
 		store->users = u;
 	}
 	pthread_mutex_unlock(&store->lock);
+	evict_idle(store);
 	return u;
 }
 
@@ -217,7 +254,8 @@ struct ms_user *
 ms_user_ref(struct ms_user *u)
 {
 	pthread_mutex_lock(&u->store->lock);
-	u->refcount++;
+	if (u->refcount++ == 0)
+		u->store->n_idle--;
 	pthread_mutex_unlock(&u->store->lock);
 	return u;
 }
@@ -227,23 +265,21 @@ ms_user_unref(struct ms_user **up)
 {
 	struct ms_user *u = *up;
 	struct ms_store *store;
-	bool last;
 
 	*up = NULL;
 	if (u == NULL)
 		return;
 	store = u->store;
+	/* The last reference only parks the account: its index stays open
+	 * for the next delivery or login (reopening one costs a WAL, its
+	 * fsyncs and every prepared statement), and nothing is closed on
+	 * the caller's thread, which may be the event loop. */
 	pthread_mutex_lock(&store->lock);
-	last = --u->refcount == 0;
-	if (last) {
-		struct ms_user **p = &store->users;
-		while (*p != u)
-			p = &(*p)->next;
-		*p = u->next;
+	if (--u->refcount == 0) {
+		store->n_idle++;
+		u->last_used = ++store->use_clock;
 	}
 	pthread_mutex_unlock(&store->lock);
-	if (last)
-		user_free(u);
 }
 
 const char *

@@ -82,6 +82,9 @@ struct ms_store_settings {
 	/* Loop that change notifications are delivered on; NULL (tools):
 	 * no notifications. */
 	struct ev_loop *loop;
+	/* Accounts kept open while nobody uses them, so the next delivery or
+	 * login finds its index ready; 0: the default (128). */
+	size_t max_idle_accounts;
 };
 
 /* --- store and accounts ------------------------------------------------- */
@@ -105,7 +108,8 @@ MP_API struct ms_user *ms_user_open(struct ms_store *store, const char *address,
 				    struct ms_error *err);
 /* Adds a reference; returns u. */
 MP_API struct ms_user *ms_user_ref(struct ms_user *u);
-/* Drops a reference; sets *u NULL. */
+/* Drops a reference; sets *u NULL. The account stays open, idle, until
+ * other accounts push it out or the store is freed: this never blocks. */
 MP_API void ms_user_unref(struct ms_user **u);
 /* The account's address; owned by the handle. */
 MP_API const char *ms_user_address(const struct ms_user *u);
