@@ -375,6 +375,28 @@ expunged_since(struct ms_mailbox *mb, sqlite3 *db, uint64_t modseq,
 	return rc == SQLITE_DONE ? MS_OK : ms_db_error(db, "expunged", err);
 }
 
+static enum ms_result
+highest_modseq(struct ms_mailbox *mb, sqlite3 *db, uint64_t *modseq_r,
+	       struct ms_error *err)
+{
+	sqlite3_stmt *st = ms_db_prepare(
+		db, "SELECT highestmodseq FROM mailboxes WHERE id = ?", err);
+	int rc;
+
+	if (st == NULL)
+		return err->code;
+	sqlite3_bind_int64(st, 1, mb->id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*modseq_r = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_ROW)
+		return MS_OK;
+	if (rc == SQLITE_DONE)
+		return ms_fail(err, MS_ERR_NOT_FOUND, "mailbox is gone");
+	return ms_db_error(db, "highestmodseq", err);
+}
+
 enum ms_result
 ms_mailbox_changes(struct ms_mailbox *mb, uint64_t modseq,
 		   struct ms_change_list *out, struct ms_error *err)
@@ -386,6 +408,8 @@ ms_mailbox_changes(struct ms_mailbox *mb, uint64_t modseq,
 	pthread_mutex_lock(&mb->user->rlock);
 	/* One read transaction: both queries see the same snapshot. */
 	r = ms_db_exec(db, "BEGIN", err);
+	if (r == MS_OK)
+		r = highest_modseq(mb, db, &out->modseq, err);
 	if (r == MS_OK)
 		r = changed_msgs(mb, db, modseq, &out->msgs, err);
 	if (r == MS_OK)

@@ -293,8 +293,10 @@ MP_API enum ms_result ms_message_expunge(struct ms_mailbox *mb,
 					 const struct ms_uidset *set,
 					 struct ms_change_list *out,
 					 struct ms_error *err);
-/* Changes since modseq: messages whose MODSEQ is higher (out->msgs) and
- * UIDs expunged at a higher MODSEQ (out->uids). For IDLE, NOOP, QRESYNC. */
+/* Changes since modseq: messages whose MODSEQ is higher (out->msgs),
+ * UIDs expunged at a higher MODSEQ (out->uids) and the mailbox's
+ * HIGHESTMODSEQ in the same snapshot (out->modseq). For IDLE, NOOP,
+ * QRESYNC. */
 MP_API enum ms_result ms_mailbox_changes(struct ms_mailbox *mb, uint64_t modseq,
 					 struct ms_change_list *out,
 					 struct ms_error *err);
