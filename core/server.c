@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -203,6 +204,28 @@ prepare_data_dir(const char *dir, const struct passwd *pw, char **error_r)
 	mp_log(MP_LOG_INFO, "event=data_dir_created dir=%s user=%s", mp_q(dir),
 	       mp_q(pw->pw_name));
 	return true;
+}
+
+/* Each connection costs a descriptor (two while a message file is open),
+ * and the soft limit is often 1024: raise it to the hard limit, as far as
+ * the connection limit needs, and say so when even that is too low. */
+static void
+raise_fd_limit(const struct mp_config *cfg)
+{
+	rlim_t want = (rlim_t)mp_config_limits(cfg)->connections * 2 + 256;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want
+			      ? want
+			      : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < want)
+		mp_log(MP_LOG_WARN,
+		       "event=fd_limit_low limit=%llu wanted=%llu "
+		       "hint=\"raise LimitNOFILE or ulimit -n\"",
+		       (unsigned long long)rl.rlim_cur,
+		       (unsigned long long)want);
 }
 
 static bool
@@ -425,6 +448,7 @@ mp_server_new(const struct mp_server_settings *set, char **error_r)
 			goto fail;
 		return server;
 	}
+	raise_fd_limit(server->config);
 	if (!drop_privileges(server->config, set->dev, error_r))
 		goto fail;
 	server->pool = mp_pool_new(server->loop,

@@ -763,8 +763,17 @@ ms_mailbox_take_recent(struct ms_mailbox *mb, uint32_t *first_recent_r,
 
 	if ((r = ms_db_begin(u, err)) != MS_OK)
 		return r;
-	r = ms_db_int(u->wdb, "SELECT first_recent FROM mailboxes WHERE id = ?",
+	r = ms_db_int(u->wdb,
+		      "SELECT CASE WHEN first_recent < uidnext THEN "
+		      "first_recent ELSE 0 END FROM mailboxes WHERE id = ?",
 		      mb->id, &first, err);
+	/* Nothing recent (the common case of a client that reconnects):
+	 * no write, so no fsync on every SELECT. */
+	if (r == MS_OK && first == 0) {
+		ms_db_rollback(u);
+		*first_recent_r = 0;
+		return MS_OK;
+	}
 	if (r == MS_OK)
 		r = exec_id(u,
 			    "UPDATE mailboxes SET first_recent = uidnext "

@@ -286,6 +286,8 @@ test_append_crlf_and_status(void)
 	g_assert_cmpuint(first, ==, 1);
 	CHECK(ms_mailbox_get_status(mb, &st, &fx->err));
 	g_assert_cmpuint(st.recent, ==, 0);
+	CHECK(ms_mailbox_take_recent(mb, &first, &fx->err));
+	g_assert_cmpuint(first, ==, 0);
 
 	CHECK(ms_mailbox_messages(mb, NULL, &msgs, &fx->err));
 	g_assert_cmpuint(msgs.n, ==, 3);

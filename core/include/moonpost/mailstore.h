@@ -193,8 +193,9 @@ MP_API enum ms_result ms_mailbox_get_status(struct ms_mailbox *mb,
 					    struct ms_status *st,
 					    struct ms_error *err);
 /* Marks everything now in the mailbox as no longer recent and returns the
- * first UID that was recent (IMAP rev1 \Recent: the first session to
- * select sees them). Writes (cheap: no fsync of bodies). */
+ * first UID that was recent, or 0 when none was (IMAP rev1 \Recent: the
+ * first session to select sees them). Writes when something was recent
+ * (cheap: no fsync of bodies). */
 MP_API enum ms_result ms_mailbox_take_recent(struct ms_mailbox *mb,
 					     uint32_t *first_recent_r,
 					     struct ms_error *err);
