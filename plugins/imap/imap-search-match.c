@@ -166,7 +166,8 @@ part_iconv(const struct mp_mime_part *part)
 	const char *name = NULL;
 
 	for (uint32_t i = 0; i < part->n_params; i++) {
-		if (strcmp(part->params[i].name.p, "charset") == 0 &&
+		if (part->params[i].name.p != NULL &&
+		    strcmp(part->params[i].name.p, "charset") == 0 &&
 		    part->params[i].value.p != NULL)
 			name = charset_name(part->params[i].value.p);
 	}

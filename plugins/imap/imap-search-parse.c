@@ -126,11 +126,10 @@ get_set(struct sp *p, struct sk *k, enum imap_seqset_kind kind)
 		return fail(p, st == IMAP_SEQSET_LIMIT ? "LIMIT" : NULL, error);
 	if (!k->u.set.saved)
 		return true;
-	/* "$": the saved UIDs, whichever kind of set it stands for. */
-	if (ctx->saved == NULL)
-		return fail(p, "NOTSAVED", "No saved search result");
+	/* "$": the saved UIDs, whichever kind of set it stands for; none
+	 * saved matches nothing (Dovecot). */
 	k->type = SK_UIDSET;
-	for (size_t i = 0; i < ctx->saved->count; i++)
+	for (size_t i = 0; ctx->saved != NULL && i < ctx->saved->count; i++)
 		imap_seqset_add(&k->u.set, ctx->saved->ranges[i].lo,
 				ctx->saved->ranges[i].hi);
 	imap_seqset_normalize(&k->u.set);
@@ -301,7 +300,7 @@ parse_modseq(struct sp *p, struct sk *k)
 }
 
 static struct sk *
-parse_named(struct sp *p, const char *name, unsigned depth)
+parse_named(struct sp *p, const char *name)
 {
 	struct sk *k;
 	size_t i;
@@ -336,7 +335,6 @@ parse_named(struct sp *p, const char *name, unsigned depth)
 		imap_search_key_free(k);
 		return NULL;
 	}
-	(void)depth;
 	return NULL;
 }
 
@@ -345,7 +343,7 @@ parse_named(struct sp *p, const char *name, unsigned depth)
 static struct sk *
 sort_by_cost(struct sk *list, enum sk_cost *max_r)
 {
-	struct sk *out = NULL, **tail;
+	struct sk *out = NULL, **tail = &out;
 	enum sk_cost c, max = COST_META;
 
 	for (c = COST_META; c <= COST_BODY; c++) {
@@ -360,9 +358,8 @@ sort_by_cost(struct sk *list, enum sk_cost *max_r)
 			}
 			*pp = k->next;
 			k->next = NULL;
-			for (tail = &out; *tail != NULL; tail = &(*tail)->next)
-				;
 			*tail = k;
+			tail = &k->next;
 			max = c;
 		}
 	}
@@ -468,7 +465,7 @@ parse_atom_key(struct sp *p, struct mp_str atom, unsigned depth)
 		imap_search_key_free(k);
 		return NULL;
 	}
-	k = parse_named(p, name, depth);
+	k = parse_named(p, name);
 	if (k == NULL && p->err->text == NULL)
 		fail(p, NULL, "Unknown search key");
 	return k;

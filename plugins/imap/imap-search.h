@@ -33,8 +33,9 @@
  *   least n seconds old, YOUNGER n those at most n seconds old.
  * - MODSEQ's entry name and type ("/flags/\\Seen" all) are checked and
  *   ignored: the message's MODSEQ is compared, as Dovecot does.
- * - "$" without a saved result (the last SAVE failed) is BAD [NOTSAVED]
- *   (RFC 5182 2.1); after SELECT the session passes an empty set. */
+ * - "$" matches nothing while no result is saved (Dovecot); RFC 5182 2.1
+ *   has SELECT and a failed SAVE empty it, so the session may as well
+ *   pass NULL until the first SAVE. */
 #ifndef IMAP_SEARCH_H
 #define IMAP_SEARCH_H
 
@@ -75,7 +76,7 @@ struct imap_search_context {
 	 * '*' of UID sets (RFC 9051 9). */
 	uint32_t last_uid;
 	/* The saved result ("$", RFC 5182), as UIDs; NULL when there is
-	 * none (a SAVE failed): "$" is then refused. Copied. */
+	 * none. Copied into the program. */
 	const struct imap_seqset *saved;
 	int64_t now;       /* seconds since the epoch, for OLDER/YOUNGER */
 	size_t max_ranges; /* per sequence set (imap_seqset_parse); 0: none */
@@ -100,8 +101,7 @@ enum imap_search_status {
 
 struct imap_search_error {
 	/* Response code without brackets, or NULL: "BADCHARSET (UTF-8
-	 * US-ASCII)" (RFC 9051 7.1), "LIMIT" (RFC 5530), "NOTSAVED"
-	 * (RFC 5182). Static. */
+	 * US-ASCII)" (RFC 9051 7.1), "LIMIT" (RFC 5530). Static. */
 	const char *code;
 	const char *text; /* static, printable ASCII */
 };
@@ -113,9 +113,8 @@ struct imap_search_program;
  * caller frees with imap_search_program_free(); it keeps no pointer into
  * args or ctx. Otherwise *prog_r is NULL and *error_r says what to reply:
  * BAD for syntax, a sequence number above ctx->messages, a set over
- * max_ranges ([LIMIT]), too many keys or too deep ([LIMIT]), "$" without a
- * saved result ([NOTSAVED]); NO [BADCHARSET ...] for a charset other than
- * UTF-8 and US-ASCII. */
+ * max_ranges ([LIMIT]), too many keys or too deep ([LIMIT]); NO
+ * [BADCHARSET ...] for a charset other than UTF-8 and US-ASCII. */
 enum imap_search_status imap_search_parse(const struct imap_arg *args,
 					  size_t count,
 					  const struct imap_search_context *ctx,

@@ -104,8 +104,7 @@ check_error(enum imap_search_status st, const struct imap_search_error *e)
 		       strcmp(e->code, "BADCHARSET (UTF-8 US-ASCII)") == 0);
 		return;
 	}
-	assert(e->code == NULL || strcmp(e->code, "LIMIT") == 0 ||
-	       strcmp(e->code, "NOTSAVED") == 0);
+	assert(e->code == NULL || strcmp(e->code, "LIMIT") == 0);
 }
 
 static void

@@ -323,9 +323,10 @@ test_seqsets(void)
 	parse_fails(&ctx, s->str, IMAP_SEARCH_BAD, "LIMIT", "");
 	g_string_free(s, TRUE);
 
-	/* "$" wants a saved result (RFC 5182) */
-	parse_fails(&ctx, "$", IMAP_SEARCH_BAD, "NOTSAVED", "saved");
-	parse_fails(&ctx, "UID $", IMAP_SEARCH_BAD, "NOTSAVED", "saved");
+	/* "$" without a saved result matches nothing (Dovecot) */
+	g_assert_cmpint(parse_ctx(&ctx, "UID $", &prog, &err), ==,
+			IMAP_SEARCH_OK);
+	imap_search_program_free(&prog);
 	ctx.saved = &saved;
 	g_assert_cmpint(parse_ctx(&ctx, "$ UID $ OR $ 1", &prog, &err), ==,
 			IMAP_SEARCH_OK);
@@ -742,6 +743,27 @@ test_match_meta(void)
 	check_meta("OLDER 3600", "1 2 3 4 5");
 	check_meta("OLDER 3601", "1 2 3 5");
 	check_meta("YOUNGER 90000 OLDER 4000", "5");
+}
+
+/* No saved result: "$" matches nothing. */
+static void
+test_match_unsaved(void)
+{
+	struct imap_search_context ctx = default_ctx();
+	struct imap_search_program *prog;
+	struct imap_search_error err;
+
+	meta_box_init();
+	g_assert_cmpint(parse_ctx(&ctx, "$", &prog, &err), ==, IMAP_SEARCH_OK);
+	for (uint32_t i = 0; i < 5; i++)
+		g_assert_cmpint(tmsg_match(prog, &meta_box[i], i + 1), ==,
+				IMAP_SEARCH_NOMATCH);
+	imap_search_program_free(&prog);
+	g_assert_cmpint(parse_ctx(&ctx, "NOT UID $", &prog, &err), ==,
+			IMAP_SEARCH_OK);
+	g_assert_cmpint(tmsg_match(prog, &meta_box[1], 2), ==,
+			IMAP_SEARCH_MATCH);
+	imap_search_program_free(&prog);
 }
 
 static void
@@ -1275,6 +1297,7 @@ main(int argc, char **argv)
 	g_test_add_func("/imap/search/format", test_format);
 	g_test_add_func("/imap/search/format/saved", test_saved);
 	g_test_add_func("/imap/search/match/meta", test_match_meta);
+	g_test_add_func("/imap/search/match/unsaved", test_match_unsaved);
 	g_test_add_func("/imap/search/match/logic", test_match_logic);
 	g_test_add_func("/imap/search/match/deep", test_match_deep);
 	g_test_add_func("/imap/search/match/header", test_match_header);
