@@ -65,65 +65,78 @@ read_bytes(struct mstate *st, uint64_t off, char *buf, size_t len,
 	return true;
 }
 
+/* Appends "name: value\n" to out, both folded, the value RFC 2047
+ * decoded; records the field in prog->fields when asked. */
 static void
 add_field(struct imap_search_program *prog, struct mp_str name,
-	  struct mp_str value)
+	  struct mp_str value, struct mp_buf *out, bool record)
 {
-	struct search_field *f;
+	struct search_field f;
 
-	if (prog->nfields == prog->fields_cap) {
-		prog->fields_cap = prog->fields_cap ? prog->fields_cap * 2 : 32;
-		prog->fields = mp_xrealloc(prog->fields,
-					   prog->fields_cap * sizeof(*f));
-	}
-	f = &prog->fields[prog->nfields++];
-	/* Names folded too, so TEXT "subject: x" finds the field. */
-	f->name_off = prog->text.len;
-	imap_search_fold(name.p, name.len, true, &prog->text);
-	f->name_len = prog->text.len - f->name_off;
-	mp_buf_append(&prog->text, ": ", 2);
+	f.name_off = out->len;
+	imap_search_fold(name.p, name.len, true, out);
+	f.name_len = out->len - f.name_off;
+	mp_buf_append(out, ": ", 2);
 	mp_buf_reset(&prog->utf);
 	mp_mime_decode_header(value.p, value.len, &prog->utf);
-	f->value_off = prog->text.len;
-	imap_search_fold(prog->utf.data, prog->utf.len, true, &prog->text);
-	f->value_len = prog->text.len - f->value_off;
-	mp_buf_append(&prog->text, "\n", 1);
+	f.value_off = out->len;
+	imap_search_fold(prog->utf.data, prog->utf.len, true, out);
+	f.value_len = out->len - f.value_off;
+	mp_buf_append(out, "\n", 1);
+	if (!record)
+		return;
+	if (prog->nfields == prog->fields_cap) {
+		prog->fields_cap = prog->fields_cap ? prog->fields_cap * 2 : 32;
+		prog->fields =
+			mp_xrealloc(prog->fields, prog->fields_cap * sizeof(f));
+	}
+	prog->fields[prog->nfields++] = f;
 }
 
-/* Reads the top-level header and decodes its fields into prog->text. */
+/* Reads the header of part (at most IMAP_SEARCH_HEADER_MAX bytes) and
+ * decodes its fields into out (emptied first). */
 static bool
-load_header(struct mstate *st)
+decode_header(struct mstate *st, const struct mp_mime_part *part,
+	      struct mp_buf *out, bool record)
 {
 	struct imap_search_program *prog = st->prog;
-	const struct mp_mime_message *mime;
 	struct mp_mime_header_iter it;
 	struct mp_str name, value;
-	uint64_t size;
+	uint64_t size = part->header_size;
 	size_t got;
 
-	if (st->header_loaded)
-		return true;
-	if ((mime = get_mime(st)) == NULL)
-		return false;
-	size = mime->root->header_size;
 	if (size > IMAP_SEARCH_HEADER_MAX)
 		size = IMAP_SEARCH_HEADER_MAX;
-	mp_buf_reset(&prog->raw);
-	mp_buf_reset(&prog->text);
-	prog->nfields = 0;
+	mp_buf_reset(out);
 	if (prog->raw.cap < size + 1) {
 		prog->raw.data = mp_xrealloc(prog->raw.data, size + 1);
 		prog->raw.cap = size + 1;
 	}
-	if (!read_bytes(st, mime->root->header_offset, prog->raw.data, size,
+	if (!read_bytes(st, part->header_offset, prog->raw.data, (size_t)size,
 			&got))
 		return false;
 	prog->raw.len = got;
 	prog->raw.data[got] = '\0';
 	mp_mime_header_iter_init(&it, prog->raw.data, prog->raw.len);
 	while (mp_mime_header_iter_next(&it, &name, &value))
-		add_field(prog, name, value);
+		add_field(prog, name, value, out, record);
 	mp_mime_header_iter_deinit(&it);
+	return true;
+}
+
+/* The top-level header, decoded once per message into prog->text. */
+static bool
+load_header(struct mstate *st)
+{
+	const struct mp_mime_message *mime;
+
+	if (st->header_loaded)
+		return true;
+	if ((mime = get_mime(st)) == NULL)
+		return false;
+	st->prog->nfields = 0;
+	if (!decode_header(st, mime->root, &st->prog->text, true))
+		return false;
 	st->header_loaded = true;
 	return true;
 }
@@ -290,6 +303,28 @@ is_text_leaf(const struct mp_mime_part *part)
 	       part->type.p != NULL && strcmp(part->type.p, "text") == 0;
 }
 
+static bool
+found_in(const struct mp_buf *b, const struct sk *k)
+{
+	return b->len > 0 &&
+	       memmem(b->data, b->len, k->u.str.needle, k->u.str.len) != NULL;
+}
+
+/* TEXT: the header of a message inside the message (the child of a
+ * message/rfc822 part). */
+static enum imap_search_match
+inner_header_search(struct mstate *st, const struct mp_mime_part *part,
+		    const struct sk *k)
+{
+	if (part->parent == NULL ||
+	    (part->parent->flags & MP_MIME_PART_MESSAGE) == 0)
+		return IMAP_SEARCH_NOMATCH;
+	if (!decode_header(st, part, &st->prog->sub, false))
+		return IMAP_SEARCH_ERROR;
+	return found_in(&st->prog->sub, k) ? IMAP_SEARCH_MATCH
+					   : IMAP_SEARCH_NOMATCH;
+}
+
 static enum imap_search_match
 eval_body(struct mstate *st, const struct sk *k)
 {
@@ -302,17 +337,17 @@ eval_body(struct mstate *st, const struct sk *k)
 	if (k->type == SK_TEXT) {
 		if (!load_header(st))
 			return IMAP_SEARCH_ERROR;
-		if (st->prog->text.len > 0 &&
-		    memmem(st->prog->text.data, st->prog->text.len,
-			   k->u.str.needle, k->u.str.len) != NULL)
+		if (found_in(&st->prog->text, k))
 			return IMAP_SEARCH_MATCH;
 	}
 	if ((mime = get_mime(st)) == NULL)
 		return IMAP_SEARCH_ERROR;
 	for (part = mime->root; part != NULL; part = mp_mime_part_next(part)) {
-		if (!is_text_leaf(part))
-			continue;
-		r = part_search(st, part, k);
+		r = IMAP_SEARCH_NOMATCH;
+		if (k->type == SK_TEXT)
+			r = inner_header_search(st, part, k);
+		if (r == IMAP_SEARCH_NOMATCH && is_text_leaf(part))
+			r = part_search(st, part, k);
 		if (r != IMAP_SEARCH_NOMATCH)
 			return r;
 	}

@@ -14,6 +14,7 @@ struct sp {
 	size_t count, pos;
 	unsigned keys, keys_max;
 	bool modseq;
+	bool saved; /* "$" used */
 	struct imap_search_error *err;
 };
 
@@ -129,6 +130,7 @@ get_set(struct sp *p, struct sk *k, enum imap_seqset_kind kind)
 	/* "$": the saved UIDs, whichever kind of set it stands for; none
 	 * saved matches nothing (Dovecot). */
 	k->type = SK_UIDSET;
+	p->saved = true;
 	for (size_t i = 0; ctx->saved != NULL && i < ctx->saved->count; i++)
 		imap_seqset_add(&k->u.set, ctx->saved->ranges[i].lo,
 				ctx->saved->ranges[i].hi);
@@ -639,6 +641,7 @@ imap_search_parse(const struct imap_arg *args, size_t count,
 			       : IMAP_SEARCH_BAD;
 	}
 	prog->modseq = p.modseq;
+	prog->uses_saved = p.saved;
 	*prog_r = prog;
 	return IMAP_SEARCH_OK;
 }
@@ -653,6 +656,7 @@ imap_search_program_free(struct imap_search_program **progp)
 	imap_search_key_free(prog->root);
 	mp_buf_free(&prog->raw);
 	mp_buf_free(&prog->text);
+	mp_buf_free(&prog->sub);
 	free(prog->fields);
 	mp_buf_free(&prog->chunk);
 	mp_buf_free(&prog->dec);
@@ -683,6 +687,12 @@ bool
 imap_search_uses_modseq(const struct imap_search_program *prog)
 {
 	return prog->modseq;
+}
+
+bool
+imap_search_uses_saved(const struct imap_search_program *prog)
+{
+	return prog->uses_saved;
 }
 
 bool

@@ -71,10 +71,12 @@ struct imap_search_program {
 	unsigned ret;    /* enum imap_search_return */
 	bool esearch;
 	bool modseq;
+	bool uses_saved;
 
 	/* Scratch kept between messages (imap-search-match.c). */
 	struct mp_buf raw;  /* the header as stored */
-	struct mp_buf text; /* "Name: folded value\n" per field */
+	struct mp_buf text; /* "name: folded value\n" per field */
+	struct mp_buf sub;  /* the same for an attached message's header */
 	struct search_field *fields;
 	size_t nfields, fields_cap;
 	struct mp_buf chunk, dec, utf, win;

@@ -136,6 +136,9 @@ bool imap_search_save(const struct imap_search_program *prog);
 /* True when a MODSEQ key was used: the session enables CONDSTORE (RFC
  * 7162 3.1) and passes the matched messages' MODSEQs to the formatters. */
 bool imap_search_uses_modseq(const struct imap_search_program *prog);
+/* True when "$" was used: the session must not start the search before
+ * a command that will SAVE a new result has finished (RFC 5182 2.1). */
+bool imap_search_uses_saved(const struct imap_search_program *prog);
 /* True when some key needs the MIME structure or the message file; false
  * for programs matched from struct ms_msg and the recent flag alone. */
 bool imap_search_needs_content(const struct imap_search_program *prog);

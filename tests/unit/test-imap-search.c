@@ -330,6 +330,11 @@ test_seqsets(void)
 	ctx.saved = &saved;
 	g_assert_cmpint(parse_ctx(&ctx, "$ UID $ OR $ 1", &prog, &err), ==,
 			IMAP_SEARCH_OK);
+	g_assert_true(imap_search_uses_saved(prog));
+	imap_search_program_free(&prog);
+	g_assert_cmpint(parse_ctx(&ctx, "1 UID 2", &prog, &err), ==,
+			IMAP_SEARCH_OK);
+	g_assert_false(imap_search_uses_saved(prog));
 	imap_search_program_free(&prog);
 	parse_fails(&ctx, "$,1", IMAP_SEARCH_BAD, NULL, "");
 }
@@ -996,6 +1001,9 @@ test_match_body(void)
 	check_content(&b, "TEXT \"m\xc3\xbcller\"", "1");
 	check_content(&b, "TEXT \"JUST TEXT\"", "2");
 	check_content(&b, "TEXT \"subject: no date\"", "2");
+	/* TEXT also reads the header of an attached message */
+	check_content(&b, "TEXT \"inner subject\"", "1");
+	check_content(&b, "BODY \"inner subject\"", "");
 	check_content(&b, "BODY \"\"", "1 2");
 	check_content(&b, "TEXT \"\"", "1 2");
 	check_content(&b, "NOT BODY just", "1");
@@ -1092,6 +1100,32 @@ test_match_latin1_chunks(void)
 		g_string_append_c(mail, (char)0xe9);
 	g_string_append(mail, "\xc5\xd8ksne\n");
 	prog = parse_ok("BODY \"\xc3\xa9\xc3\xa9\xc3\xa5\xc3\xb8KSNE\"");
+	tmsg_set_text(&m, mail->str, mail->len);
+	m.meta.keywords = "";
+	g_assert_cmpint(tmsg_match(prog, &m, 1), ==, IMAP_SEARCH_MATCH);
+	imap_search_program_free(&prog);
+	tmsg_clear(&m);
+	g_string_free(mail, TRUE);
+}
+
+/* A two-byte Shift_JIS character cut by the chunk edge is put together
+ * again before conversion. */
+static void
+test_match_sjis_chunks(void)
+{
+	GString *mail = g_string_new("Content-Type: text/plain; "
+				     "charset=Shift_JIS\n\nx");
+	size_t body_start = mail->len - 1;
+	struct imap_search_program *prog;
+	struct tmsg m = {0};
+
+	/* "x", then あ (82 a0) until the edge, い (82 a2) across it */
+	while (mail->len - body_start < 8190)
+		g_string_append(mail, "\x82\xa0");
+	g_assert_cmpuint((mail->len - body_start) % 2, ==, 1);
+	g_string_append(mail, "\x82\xa2\x82\xa0\n");
+	g_assert_cmpuint(mail->len - body_start, >, 8192);
+	prog = parse_ok("BODY \"\xe3\x81\x82\xe3\x81\x84\xe3\x81\x82\"");
 	tmsg_set_text(&m, mail->str, mail->len);
 	m.meta.keywords = "";
 	g_assert_cmpint(tmsg_match(prog, &m, 1), ==, IMAP_SEARCH_MATCH);
@@ -1306,6 +1340,8 @@ main(int argc, char **argv)
 	g_test_add_func("/imap/search/match/chunks", test_match_chunks);
 	g_test_add_func("/imap/search/match/latin1-chunks",
 			test_match_latin1_chunks);
+	g_test_add_func("/imap/search/match/sjis-chunks",
+			test_match_sjis_chunks);
 	g_test_add_func("/imap/search/match/errors", test_match_errors);
 	g_test_add_func("/imap/search/needs-content", test_needs_content);
 	g_test_add_func("/imap/search/fold", test_fold);
