@@ -581,8 +581,11 @@ parse_charset(struct sp *p)
 
 	if (!get_string(p, &cs))
 		return fail(p, NULL, "CHARSET needs a charset name");
-	if ((cs.len == 5 && strncasecmp(cs.p, "UTF-8", 5) == 0) ||
-	    (cs.len == 8 && strncasecmp(cs.p, "US-ASCII", 8) == 0))
+	if (cs.len == 5 && strncasecmp(cs.p, "UTF-8", 5) == 0)
+		return true;
+	if (p->ctx->flags & IMAP_SEARCH_UTF8_ACCEPT)
+		return fail(p, NULL, "CHARSET conflicts with UTF8=ACCEPT");
+	if (cs.len == 8 && strncasecmp(cs.p, "US-ASCII", 8) == 0)
 		return true;
 	return fail(p, "BADCHARSET (UTF-8 US-ASCII)", "Unsupported charset");
 }

@@ -67,6 +67,10 @@ enum imap_search_flags {
 	/* IMAP4rev2 is enabled (RFC 9051): SEARCH answers ESEARCH even
 	 * without RETURN (as RETURN (ALL)). */
 	IMAP_SEARCH_REV2 = 1 << 0,
+	/* UTF8=ACCEPT is enabled (RFC 6855 3): a CHARSET other than UTF-8
+	 * conflicts with the strings' label and is BAD. CHARSET UTF-8 is
+	 * let through, as under IMAP4rev2. */
+	IMAP_SEARCH_UTF8_ACCEPT = 1 << 1,
 };
 
 /* What the parse needs to know about the session and the mailbox. */

@@ -1,9 +1,9 @@
 /* fuzz-imap-search.c - SEARCH programs from arbitrary command lines.
  *
  * Byte 0 picks the session: bit 0 IMAP4rev2, bit 1 a saved result
- * exists, bit 2 small limits (8 ranges a set, 16 keys), bit 3 UTF8 in
- * quoted strings. Bytes 1-2 are the message count, byte 3 the last UID
- * above it. The rest is what the client sent: lines ending in LF, literal
+ * exists, bit 2 small limits (8 ranges a set, 16 keys), bit 3 UTF8=ACCEPT
+ * (UTF-8 in quoted strings). Bytes 1-2 are the message count, byte 3 the last
+ * UID above it. The rest is what the client sent: lines ending in LF, literal
  * bytes after a line announcing them, all fed to the real command parser.
  * The arguments of every complete command, whatever its name, go to
  * imap_search_parse().
@@ -164,7 +164,8 @@ on_command(const struct imap_command *cmd, const uint8_t *h)
 		.now = 1700000000,
 		.max_ranges = (h[0] & 4) ? 8 : 1000,
 		.keys_max = (h[0] & 4) ? 16 : 0,
-		.flags = (h[0] & 1) ? IMAP_SEARCH_REV2 : 0,
+		.flags = ((h[0] & 1) ? IMAP_SEARCH_REV2 : 0) |
+			 ((h[0] & 8) ? IMAP_SEARCH_UTF8_ACCEPT : 0),
 	};
 	struct imap_search_program *prog;
 	struct imap_search_error err;

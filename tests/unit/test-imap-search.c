@@ -228,6 +228,15 @@ test_charset(void)
 	imap_search_program_free(&prog);
 	parse_fails(&ctx, "CHARSET KOI8-R ALL", IMAP_SEARCH_NO,
 		    "BADCHARSET (UTF-8 US-ASCII)", "charset");
+	/* RFC 6855 3: after ENABLE UTF8=ACCEPT a charset label conflicts */
+	ctx.flags = IMAP_SEARCH_UTF8_ACCEPT;
+	parse_fails(&ctx, "CHARSET US-ASCII ALL", IMAP_SEARCH_BAD, NULL,
+		    "UTF8=ACCEPT");
+	parse_fails(&ctx, "CHARSET KOI8-R ALL", IMAP_SEARCH_BAD, NULL,
+		    "UTF8=ACCEPT");
+	g_assert_cmpint(parse_ctx(&ctx, "CHARSET utf-8 ALL", &prog, &err), ==,
+			IMAP_SEARCH_OK);
+	imap_search_program_free(&prog);
 }
 
 static GString *
