@@ -13,6 +13,21 @@
  * - imap_search_format_search() / imap_search_format_esearch(): the
  *   untagged "* SEARCH" or "* ESEARCH" line for the matched messages.
  *
+ * The session, in short:
+ *
+ *   st = imap_search_parse(cmd->args, cmd->count, &ctx, &prog, &err);
+ *   (BAD or NO with err.code / err.text unless st is OK)
+ *   for each message in sequence order:
+ *       r = imap_search_match(prog, &msg, &error);
+ *       MATCH: keep its number (UID for UID SEARCH) and, when
+ *       imap_search_uses_modseq(prog), its MODSEQ; also its UID when
+ *       imap_search_save(prog); ERROR: stop, "NO" (and "$" becomes
+ *       empty when SAVE was asked for, RFC 5182 2.1)
+ *   imap_search_esearch(prog) ? imap_search_format_esearch(...)
+ *                             : imap_search_format_search(...)
+ *   imap_search_save(prog): imap_search_saved_result(prog, uids, ...)
+ *   imap_search_program_free(&prog);
+ *
  * Where the RFCs leave a choice we take Dovecot's:
  * - FROM, TO, CC, BCC, SUBJECT and HEADER match a substring of each field
  *   of the message's top-level header after RFC 2047 decoding, without
