@@ -302,7 +302,10 @@ write_attrs(const struct list_job *job, const struct entry *x,
 	struct mp_buf a = {0};
 	const struct ms_mailbox_info *info = x->info;
 
-	if (info == NULL)
+	if (job->lsub && !x->subscribed)
+		/* RFC 3501 6.3.9: a parent listed for a subscribed child. */
+		mp_buf_puts(&a, " \\Noselect");
+	else if (info == NULL)
 		/* RFC 5258 3: \NonExistent implies \Noselect; clients of the
 		 * old syntax only know the latter. */
 		mp_buf_puts(&a, job->extended && !job->lsub ? " \\NonExistent"
