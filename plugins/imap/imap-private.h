@@ -87,6 +87,8 @@ struct imap_cmd_def {
 extern const struct imap_cmd_def imap_session_cmds[];
 extern const struct imap_cmd_def imap_auth_cmds[];
 extern const struct imap_cmd_def imap_view_cmds[];
+extern const struct imap_cmd_def imap_mailbox_cmds[];
+extern const struct imap_cmd_def imap_list_cmds[];
 
 /* The selected mailbox as this session sees it (imap-view.c). */
 struct imap_view {

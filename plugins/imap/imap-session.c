@@ -300,6 +300,10 @@ imap_capabilities(const struct imap_session *s, struct mp_buf *out)
 	}
 	/* Each extension is listed once the commands it needs are in. */
 	mp_buf_puts(out, " NAMESPACE UNSELECT CONDSTORE QRESYNC UTF8=ACCEPT");
+	mp_buf_puts(out,
+		    " CHILDREN SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED"
+		    " LIST-STATUS STATUS=SIZE QUOTA QUOTA=RES-STORAGE"
+		    " QUOTA=RES-MESSAGE");
 }
 
 static enum mp_status
