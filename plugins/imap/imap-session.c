@@ -300,6 +300,7 @@ imap_capabilities(const struct imap_session *s, struct mp_buf *out)
 	}
 	/* Each extension is listed once the commands it needs are in. */
 	mp_buf_puts(out, " NAMESPACE UNSELECT CONDSTORE QRESYNC UTF8=ACCEPT");
+	mp_buf_puts(out, " UIDPLUS MOVE");
 }
 
 static enum mp_status
