@@ -207,6 +207,8 @@ class TestStore(Base):
                     "STORE 1 +FLAGS (\\Seen) (\\Seen)"):
             _, t = c.run(cmd)
             self.assertTrue(t.startswith("BAD"), (cmd, t))
+            # BADs in a row end the session (max_errors).
+            c.ok("NOOP")
         _, t = c.run("STORE 1 +FLAGS (%s)" % ("k" * 65))
         self.assertTrue(t.startswith("NO [LIMIT]"), t)
         self.assertEqual(self.rows()[0][1:], (0, ""))
