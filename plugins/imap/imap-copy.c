@@ -115,6 +115,10 @@ copyuid_code(const struct copy_job *job)
 static void
 copy_failed(struct imap_session *s, struct copy_job *job)
 {
+	if (job->expunge && job->result == MS_ERR_NOT_FOUND) {
+		imap_bye(s, "Selected mailbox was deleted");
+		return;
+	}
 	switch (job->result) {
 	case MS_ERR_NOT_FOUND:
 		/* RFC 9051 6.4.7: the client may CREATE it and retry. */
@@ -157,6 +161,14 @@ copy_done(void *arg)
 	s->job = NULL;
 	if (job->result != MS_OK) {
 		copy_failed(s, job);
+		job_free(job);
+		return;
+	}
+	if (!job->expunge && job->out.n_uids == 0 && job->uids.count > 0) {
+		/* Every message asked for was expunged by another session
+		 * since this one was told of it (RFC 5530 EXPUNGEISSUED). */
+		imap_cmd_done(s, "NO", "EXPUNGEISSUED",
+			      "The messages no longer exist");
 		job_free(job);
 		return;
 	}

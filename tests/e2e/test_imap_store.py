@@ -280,6 +280,32 @@ class TestStore(Base):
         self.assertEqual(flags_of(u[0]), {"\\Seen"})
 
 
+    def test_expunged_under_copy(self):
+        self.fill(2)
+        a = self.session()
+        b = self.session()
+        a.ok("STORE 1 +FLAGS.SILENT (\\Deleted)")
+        a.ok("EXPUNGE")
+        # b still knows message 1; copying it finds nothing to copy.
+        u, t = b.run("COPY 1 Archive")
+        self.assertTrue(t.startswith("NO [EXPUNGEISSUED]"), t)
+        self.assertIn("* 1 EXPUNGE", u)
+        _, t = b.ok("COPY 1 Archive")
+        self.assertIn("[COPYUID ", t)
+
+    def test_close_during_write(self):
+        self.fill(3)
+        for cmd in ("STORE 1:* +FLAGS (\\Deleted)", "COPY 1:* Archive",
+                    "MOVE 1 Junk", "EXPUNGE"):
+            c = self.session()
+            c.send("x %s\r\n" % cmd)
+            c.close()
+        # The daemon is still there and the last changes landed.
+        c = self.session()
+        c.ok("NOOP")
+        self.assertEqual(c.run("UID EXPUNGE 1:*")[1][:2], "OK")
+
+
 class TestCondstore(Base):
     def test_unchangedsince(self):
         self.fill(3)
