@@ -400,8 +400,9 @@ cmd_store(struct imap_session *s, const struct imap_command *cmd)
 		job_free(job);
 		return MP_OK;
 	}
-	/* Dovecot answers OK and ignores the STORE; a NO tells the client
-	 * its change did not happen (RFC 9051 6.3.3: EXAMINE is read-only). */
+	/* RFC 9051 6.3.3: EXAMINE is read-only. Dovecot answers "OK Store
+	 * ignored" (NO only with UNCHANGEDSINCE); a NO in every case tells
+	 * the client that its change did not happen. */
 	if (s->view->readonly) {
 		job_free(job);
 		imap_cmd_done(s, "NO", "READ-ONLY", "Mailbox is read-only");
