@@ -28,6 +28,8 @@ static const struct imap_cmd_def *const cmd_tables[] = {
 	imap_view_cmds,
 	imap_mailbox_cmds,
 	imap_list_cmds,
+	imap_store_cmds,
+	imap_copy_cmds,
 };
 
 static const struct imap_cmd_def *

@@ -89,6 +89,8 @@ extern const struct imap_cmd_def imap_auth_cmds[];
 extern const struct imap_cmd_def imap_view_cmds[];
 extern const struct imap_cmd_def imap_mailbox_cmds[];
 extern const struct imap_cmd_def imap_list_cmds[];
+extern const struct imap_cmd_def imap_store_cmds[];
+extern const struct imap_cmd_def imap_copy_cmds[];
 
 /* The selected mailbox as this session sees it (imap-view.c). */
 struct imap_view {
@@ -236,5 +238,15 @@ uint32_t imap_view_seq(const struct imap_view *v, uint32_t uid);
 void imap_write_flags(struct mp_buf *out, const struct ms_msg *m, bool recent);
 /* True when uid is \Recent in this session. */
 bool imap_view_recent(const struct imap_view *v, uint32_t uid);
+
+/* --- imap-store.c: the view's mailbox handle, lent to a job ------------- */
+
+/* Hands the view's mailbox to a thread-pool job (the view holds NULL
+ * until it is given back), so closing the session meanwhile cannot free
+ * it under the job. */
+struct ms_mailbox *imap_view_lend(struct imap_session *s);
+/* Gives *mb back to the view of s, or closes it when s (NULL: the
+ * session went away) has no view waiting for it; sets *mb NULL. */
+void imap_view_give_back(struct imap_session *s, struct ms_mailbox **mb);
 
 #endif

@@ -304,6 +304,7 @@ imap_capabilities(const struct imap_session *s, struct mp_buf *out)
 		    " CHILDREN SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED"
 		    " LIST-STATUS STATUS=SIZE QUOTA QUOTA=RES-STORAGE"
 		    " QUOTA=RES-MESSAGE");
+	mp_buf_puts(out, " UIDPLUS MOVE");
 }
 
 static enum mp_status
