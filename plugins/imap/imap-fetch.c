@@ -70,8 +70,10 @@ fetch_finish(struct imap_session *s, struct imap_fetch *f)
 	else if (f->failed)
 		imap_cmd_done(s, "NO", "SERVERBUG",
 			      "Some messages could not be read");
-	else if (f->expunged)
-		/* RFC 5530 3; Dovecot answers the same way. */
+	else if (f->expunged && !s->req.uid)
+		/* RFC 5530 3; Dovecot answers the same way. A UID FETCH
+		 * just leaves them out: the expunges are reported before
+		 * its OK, so the client learns why. */
 		imap_cmd_done(s, "NO", "EXPUNGEISSUED",
 			      "Some messages were expunged");
 	else
