@@ -299,7 +299,8 @@ imap_capabilities(const struct imap_session *s, struct mp_buf *out)
 		return;
 	}
 	/* Each extension is listed once the commands it needs are in. */
-	mp_buf_puts(out, " NAMESPACE UNSELECT CONDSTORE QRESYNC UTF8=ACCEPT BINARY");
+	mp_buf_puts(out, " NAMESPACE UNSELECT CONDSTORE QRESYNC UTF8=ACCEPT");
+	mp_buf_puts(out, " BINARY"); /* RFC 3516 */
 }
 
 static enum mp_status
