@@ -30,6 +30,7 @@ static const struct imap_cmd_def *const cmd_tables[] = {
 	imap_list_cmds,
 	imap_store_cmds,
 	imap_copy_cmds,
+	imap_fetch_cmds,
 };
 
 static const struct imap_cmd_def *

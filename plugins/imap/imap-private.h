@@ -91,6 +91,7 @@ extern const struct imap_cmd_def imap_mailbox_cmds[];
 extern const struct imap_cmd_def imap_list_cmds[];
 extern const struct imap_cmd_def imap_store_cmds[];
 extern const struct imap_cmd_def imap_copy_cmds[];
+extern const struct imap_cmd_def imap_fetch_cmds[];
 
 /* The selected mailbox as this session sees it (imap-view.c). */
 struct imap_view {
@@ -118,6 +119,10 @@ struct imap_view {
  * completion only frees it. */
 struct imap_job {
 	struct imap_session *s;
+	/* When set, called as the session closes (after s is cleared):
+	 * for a command whose state lives on without pool work to free it
+	 * (a response streaming on on_writable). */
+	void (*abort)(struct imap_job *job);
 };
 
 /* The command being answered. */

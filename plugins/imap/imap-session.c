@@ -305,6 +305,7 @@ imap_capabilities(const struct imap_session *s, struct mp_buf *out)
 		    " LIST-STATUS STATUS=SIZE QUOTA QUOTA=RES-STORAGE"
 		    " QUOTA=RES-MESSAGE");
 	mp_buf_puts(out, " UIDPLUS MOVE");
+	mp_buf_puts(out, " BINARY"); /* RFC 3516 */
 }
 
 static enum mp_status
@@ -368,8 +369,11 @@ imap_on_close(struct mp_conn *conn)
 	struct imap_session *s = session(conn);
 
 	imap_auth_abort(s);
-	if (s->job != NULL)
+	if (s->job != NULL) {
 		s->job->s = NULL; /* its completion frees it */
+		if (s->job->abort != NULL)
+			s->job->abort(s->job);
+	}
 	imap_view_close(s);
 	if (s->account != NULL)
 		mp_conn_log(conn, MP_LOG_INFO, "event=imap_logout");
