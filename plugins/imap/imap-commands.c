@@ -26,6 +26,7 @@ static const struct imap_cmd_def *const cmd_tables[] = {
 	imap_session_cmds,
 	imap_auth_cmds,
 	imap_view_cmds,
+	imap_append_cmds,
 };
 
 static const struct imap_cmd_def *

@@ -21,6 +21,7 @@
 #include "imap-seqset.h"
 
 struct imap_session;
+struct imap_append;
 struct imap_view;
 struct ms_msg;
 struct mp_auth_request;
@@ -87,6 +88,7 @@ struct imap_cmd_def {
 extern const struct imap_cmd_def imap_session_cmds[];
 extern const struct imap_cmd_def imap_auth_cmds[];
 extern const struct imap_cmd_def imap_view_cmds[];
+extern const struct imap_cmd_def imap_append_cmds[];
 
 /* The selected mailbox as this session sees it (imap-view.c). */
 struct imap_view {
@@ -142,6 +144,8 @@ struct imap_session {
 	enum imap_literal_use lit_use;
 	uint64_t lit_left;
 	bool in_literal;
+	/* APPEND: the message being streamed into the mailstore. */
+	struct imap_append *append;
 
 	struct imap_request req;
 
@@ -234,5 +238,18 @@ uint32_t imap_view_seq(const struct imap_view *v, uint32_t uid);
 void imap_write_flags(struct mp_buf *out, const struct ms_msg *m, bool recent);
 /* True when uid is \Recent in this session. */
 bool imap_view_recent(const struct imap_view *v, uint32_t uid);
+
+/* --- imap-append.c ------------------------------------------------------ */
+
+/* A literal of an APPEND before its bytes: checks the size and mailbox of
+ * a STREAM one and starts saving, refuses any before LOGIN. False when it
+ * replied and refused the literal (the parser then has a DISCARD literal
+ * pending, or none). */
+bool imap_append_literal(struct imap_session *s,
+			 const struct imap_literal *lit);
+/* Bytes of the STREAM literal started by imap_append_literal(). */
+void imap_append_data(struct imap_session *s, const void *data, size_t len);
+/* Throws away a message being streamed (a refused command, a close). */
+void imap_append_abort(struct imap_session *s);
 
 #endif
