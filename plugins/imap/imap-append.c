@@ -44,6 +44,8 @@ struct imap_append {
 struct append_job {
 	struct imap_job head;
 	struct ms_append *ma;
+	char *mailbox; /* for the log */
+	uint64_t size;
 	uint32_t uid, uidvalidity;
 	enum ms_result result;
 	struct ms_error err;
@@ -459,12 +461,16 @@ append_done(void *arg)
 	char buf[64];
 
 	if (s == NULL) {
-		ms_append_abort(&job->ma);
+		free(job->mailbox);
 		free(job);
 		return;
 	}
 	s->job = NULL;
 	if (job->result == MS_OK) {
+		mp_conn_log(s->conn, MP_LOG_INFO,
+			    "event=imap_append mailbox=%s uid=%u size=%llu",
+			    mp_q(job->mailbox), job->uid,
+			    (unsigned long long)job->size);
 		/* RFC 4315 3. imap_cmd_done() reports the new message as
 		 * EXISTS first when it went to the selected mailbox. */
 		snprintf(buf, sizeof(buf), "APPENDUID %u %u", job->uidvalidity,
@@ -474,6 +480,7 @@ append_done(void *arg)
 		store_error(s, job->result, &job->err, &code, &text);
 		imap_cmd_done(s, "NO", code, text);
 	}
+	free(job->mailbox);
 	free(job);
 }
 
@@ -555,6 +562,9 @@ cmd_append(struct imap_session *s, const struct imap_command *cmd)
 	job = mp_xcalloc(1, sizeof(*job));
 	job->head.s = s;
 	job->ma = s->append->ma;
+	job->size = ms_append_size(job->ma);
+	job->mailbox = aa.mailbox;
+	aa.mailbox = NULL;
 	MP_FREE(s->append);
 	args_free(&aa);
 	s->job = &job->head;

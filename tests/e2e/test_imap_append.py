@@ -186,6 +186,8 @@ class Append(Base):
         self.assertEqual(reply, "a OK [APPENDUID %d %d] APPEND completed"
                          % (self.uidvalidity(), uid))
         self.assertEqual(self.stored()[0][5], msg)
+        self.d.wait_log("event=imap_append mailbox=INBOX uid=%d size=%d"
+                        % (uid, len(msg)))
 
     def test_literal_plus_and_bare_lf(self):
         c = self.client()
