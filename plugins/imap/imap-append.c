@@ -72,15 +72,24 @@ imap_append_abort(struct imap_session *s)
 
 /* --- refusing before the literal ---------------------------------------- */
 
-/* Replies with the literal's tag, then tells the parser the literal is
- * refused. The client sends a non-synchronising one anyway: the session
- * reads and drops it (or closes when it is too big even for that). */
+/* Tells the parser the pending literal is refused (after the reply). The
+ * client sends a non-synchronising one anyway: the session reads and drops
+ * it, or closes when it is too big even for that (RFC 7888 4 leaves the
+ * server no other way to find the next command). */
+static void
+drop_literal(struct imap_session *s)
+{
+	uint64_t drain = imap_parser_reject_literal(s->parser);
+
+	if (drain > s->limits.drain_max && !s->quitting)
+		imap_bye(s, "Literal too big to skip");
+}
+
+/* Replies with the literal's tag and refuses the literal. */
 static void
 refuse(struct imap_session *s, const struct imap_literal *lit,
        const char *status, const char *code, const char *text)
 {
-	uint64_t drain;
-
 	imap_append_abort(s);
 	free(s->req.tag);
 	s->req.tag = mp_xstrndup(lit->tag.p, lit->tag.len);
@@ -88,13 +97,11 @@ refuse(struct imap_session *s, const struct imap_literal *lit,
 		imap_cmd_bad(s, code, text);
 	else
 		imap_cmd_done(s, status, code, text);
-	drain = imap_parser_reject_literal(s->parser);
-	if (drain > s->limits.drain_max && !s->quitting)
-		imap_bye(s, "Literal too big to skip");
+	drop_literal(s);
 }
 
 /* RFC 7889 and the account's quota, from the size alone. True when it
- * fits; otherwise the reply is made. */
+ * fits; otherwise *code_r and *text_r say why. */
 static bool
 size_fits(struct imap_session *s, uint64_t size, const char **code_r,
 	  const char **text_r)
@@ -120,7 +127,8 @@ size_fits(struct imap_session *s, uint64_t size, const char **code_r,
 	return true;
 }
 
-/* The reply for a mailstore error; the code is NULL for none. */
+/* The response code and text of a NO for a mailstore error. A client
+ * cannot cause the others (I/O, locks): logged, and [UNAVAILABLE]. */
 static void
 store_error(struct imap_session *s, enum ms_result r,
 	    const struct ms_error *err, const char **code_r,
@@ -169,12 +177,7 @@ stream_mailbox(struct imap_session *s, const struct imap_literal *lit,
 	s->req.tag = mp_xstrndup(lit->tag.p, lit->tag.len);
 	if (imap_mailbox_arg(s, &arg, name_r))
 		return true;
-	if (imap_parser_literal(s->parser) != NULL) {
-		uint64_t drain = imap_parser_reject_literal(s->parser);
-
-		if (drain > s->limits.drain_max && !s->quitting)
-			imap_bye(s, "Literal too big to skip");
-	}
+	drop_literal(s);
 	return false;
 }
 

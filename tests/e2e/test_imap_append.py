@@ -229,6 +229,12 @@ class Append(Base):
         c.send(b"b APPEND Nope {%d+}\r\n" % len(msg) + msg + b"\r\n")
         self.assertTrue(c.line().startswith("b NO [TRYCREATE]"))
         self.assertTrue(c.cmd("c NOOP").startswith("c OK"))
+        # A name that is no modified UTF-7, or no astring, before "+".
+        c.send('e APPEND "&Jjo" {5}\r\n')
+        self.assertTrue(c.line().startswith("e NO [CANNOT]"))
+        c.send(b"f APPEND (x) {%d+}\r\n" % len(msg) + msg + b"\r\n")
+        self.assertTrue(c.line().startswith("f BAD"))
+        self.assertTrue(c.cmd("g NOOP").startswith("g OK"))
         # A folder that exists takes it.
         c.send(b"d APPEND Drafts {%d+}\r\n" % len(msg) + msg + b"\r\n")
         self.assertTrue(c.tagged("d")[-1].startswith("d OK [APPENDUID"))
