@@ -31,6 +31,7 @@ static const struct imap_cmd_def *const cmd_tables[] = {
 	imap_store_cmds,
 	imap_copy_cmds,
 	imap_fetch_cmds,
+	imap_append_cmds,
 };
 
 static const struct imap_cmd_def *

@@ -1156,6 +1156,34 @@ imap_parser_reject_literal(struct imap_parser *p)
 	return p->lit.size;
 }
 
+bool
+imap_parser_append_mailbox(const struct imap_parser *p, struct mp_str *name_r)
+{
+	const struct node *n;
+
+	if (!p->lit_pending || p->lit.use != IMAP_LITERAL_STREAM ||
+	    p->nnodes == 0)
+		return false;
+	/* Node 0 is the first top-level argument: nodes are kept in the
+	 * order they were read and a stream literal is never the first. */
+	n = &p->nodes[0];
+	switch (n->type) {
+	case IMAP_ARG_ATOM:
+	case IMAP_ARG_NIL:
+		if (n->flags & (IMAP_ARG_WILDCARD | IMAP_ARG_BACKSLASH))
+			return false;
+		break;
+	case IMAP_ARG_QUOTED:
+	case IMAP_ARG_LITERAL:
+		break;
+	default:
+		return false;
+	}
+	name_r->p = p->store.data + n->off;
+	name_r->len = n->len;
+	return true;
+}
+
 const struct imap_command *
 imap_parser_command(const struct imap_parser *p)
 {

@@ -258,6 +258,13 @@ enum imap_parse_result imap_parser_literal_consumed(struct imap_parser *p);
  * give SKIPPED. */
 uint64_t imap_parser_reject_literal(struct imap_parser *p);
 
+/* While an APPEND's STREAM literal is pending: its mailbox, the first
+ * argument, as the astring it was sent as (escapes removed, not decoded
+ * from modified UTF-7), so the session can start saving before the command
+ * is complete. False when no STREAM literal is pending or the first
+ * argument is no astring. The view lives as the command's storage does. */
+bool imap_parser_append_mailbox(const struct imap_parser *p,
+				struct mp_str *name_r);
 /* The command after COMPLETE. */
 const struct imap_command *imap_parser_command(const struct imap_parser *p);
 /* The pending literal after NEED_LITERAL (or an ERROR with a drain), or

@@ -21,6 +21,7 @@
 #include "imap-seqset.h"
 
 struct imap_session;
+struct imap_append;
 struct imap_view;
 struct ms_msg;
 struct mp_auth_request;
@@ -92,6 +93,7 @@ extern const struct imap_cmd_def imap_list_cmds[];
 extern const struct imap_cmd_def imap_store_cmds[];
 extern const struct imap_cmd_def imap_copy_cmds[];
 extern const struct imap_cmd_def imap_fetch_cmds[];
+extern const struct imap_cmd_def imap_append_cmds[];
 
 /* The selected mailbox as this session sees it (imap-view.c). */
 struct imap_view {
@@ -151,6 +153,8 @@ struct imap_session {
 	enum imap_literal_use lit_use;
 	uint64_t lit_left;
 	bool in_literal;
+	/* APPEND: the message being streamed into the mailstore. */
+	struct imap_append *append;
 
 	struct imap_request req;
 
@@ -253,5 +257,17 @@ struct ms_mailbox *imap_view_lend(struct imap_session *s);
 /* Gives *mb back to the view of s, or closes it when s (NULL: the
  * session went away) has no view waiting for it; sets *mb NULL. */
 void imap_view_give_back(struct imap_session *s, struct ms_mailbox **mb);
+/* --- imap-append.c ------------------------------------------------------ */
+
+/* A literal of an APPEND before its bytes: checks the size and mailbox of
+ * a STREAM one and starts saving, refuses any before LOGIN. False when it
+ * replied and refused the literal (the parser then has a DISCARD literal
+ * pending, or none). */
+bool imap_append_literal(struct imap_session *s,
+			 const struct imap_literal *lit);
+/* Bytes of the STREAM literal started by imap_append_literal(). */
+void imap_append_data(struct imap_session *s, const void *data, size_t len);
+/* Throws away a message being streamed (a refused command, a close). */
+void imap_append_abort(struct imap_session *s);
 
 #endif

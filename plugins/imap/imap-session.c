@@ -142,12 +142,9 @@ imap_parser_update(struct imap_session *s)
 	if (s->enabled & (IMAP_EN_REV2 | IMAP_EN_UTF8))
 		flags |= IMAP_PARSER_UTF8;
 	imap_parser_limits_init(&s->limits, login);
-	/* APPEND data is held in memory until imap-append streams it:
-	 * bounded by APPENDLIMIT, never more than the parser's own cap. */
-	s->limits.stream = false;
-	if (login && s->cfg->append_limit > 0 &&
-	    (uint64_t)s->cfg->append_limit < s->limits.literal_max)
-		s->limits.literal_max = (size_t)s->cfg->append_limit;
+	/* After login APPEND messages stream into the mailstore
+	 * (imap-append.c); before it they are held, and refused. */
+	s->limits.stream = login;
 	imap_parser_set_limits(s->parser, &s->limits);
 	imap_parser_set_flags(s->parser, flags);
 	mp_conn_set_max_line(s->conn,
@@ -186,6 +183,13 @@ literal_start(struct imap_session *s)
 {
 	const struct imap_literal *lit = imap_parser_literal(s->parser);
 
+	if ((lit->use == IMAP_LITERAL_STREAM ||
+	     (lit->name != NULL && strcmp(lit->name, "APPEND") == 0)) &&
+	    !imap_append_literal(s, lit)) {
+		lit = imap_parser_literal(s->parser);
+		if (lit == NULL || s->quitting)
+			return MP_OK;
+	}
 	if (lit->sync && lit->use != IMAP_LITERAL_DISCARD)
 		mp_conn_puts(s->conn, "+ Ready for literal data\r\n");
 	s->lit_use = lit->use;
@@ -206,6 +210,7 @@ parse_error(struct imap_session *s)
 {
 	const struct imap_parse_error *e = imap_parser_error(s->parser);
 
+	imap_append_abort(s);
 	free(s->req.tag);
 	s->req.tag =
 		e->tag.p != NULL ? mp_xstrndup(e->tag.p, e->tag.len) : NULL;
@@ -270,6 +275,8 @@ imap_on_bytes(struct mp_conn *conn, const uint8_t *data, size_t len,
 	s->lit_left -= n;
 	if (s->lit_use == IMAP_LITERAL_HOLD)
 		r = imap_parser_literal_data(s->parser, data, n);
+	else if (s->lit_use == IMAP_LITERAL_STREAM)
+		imap_append_data(s, data, n);
 	if (s->lit_left > 0)
 		return MP_OK;
 	s->in_literal = false;
@@ -298,14 +305,14 @@ imap_capabilities(const struct imap_session *s, struct mp_buf *out)
 			mp_buf_printf(out, " AUTH=%s", *m);
 		return;
 	}
-	/* Each extension is listed once the commands it needs are in. */
-	mp_buf_puts(out, " NAMESPACE UNSELECT CONDSTORE QRESYNC UTF8=ACCEPT");
-	mp_buf_puts(out,
-		    " CHILDREN SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED"
-		    " LIST-STATUS STATUS=SIZE QUOTA QUOTA=RES-STORAGE"
-		    " QUOTA=RES-MESSAGE");
-	mp_buf_puts(out, " UIDPLUS MOVE");
-	mp_buf_puts(out, " BINARY"); /* RFC 3516 */
+	mp_buf_puts(out, " NAMESPACE UNSELECT CONDSTORE QRESYNC UTF8=ACCEPT"
+			 " CHILDREN SPECIAL-USE CREATE-SPECIAL-USE"
+			 " LIST-EXTENDED LIST-STATUS STATUS=SIZE QUOTA"
+			 " QUOTA=RES-STORAGE QUOTA=RES-MESSAGE UIDPLUS MOVE"
+			 " BINARY");
+	if (s->cfg->append_limit > 0) /* RFC 7889 */
+		mp_buf_printf(out, " APPENDLIMIT=%lld",
+			      (long long)s->cfg->append_limit);
 }
 
 static enum mp_status
@@ -369,6 +376,7 @@ imap_on_close(struct mp_conn *conn)
 	struct imap_session *s = session(conn);
 
 	imap_auth_abort(s);
+	imap_append_abort(s);
 	if (s->job != NULL) {
 		s->job->s = NULL; /* its completion frees it */
 		if (s->job->abort != NULL)

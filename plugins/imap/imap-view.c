@@ -632,6 +632,7 @@ imap_mailbox_arg(struct imap_session *s, const struct imap_arg *arg,
 		 * checked the encoding of quoted strings. */
 		mp_buf_append(&name, text.p, text.len);
 	} else if (!imap_mutf7_to_utf8(text.p, text.len, &name, &error)) {
+		mp_buf_free(&name);
 		imap_cmd_done(s, "NO", "CANNOT",
 			      "Invalid mailbox name encoding");
 		return false;

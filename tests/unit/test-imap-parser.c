@@ -885,6 +885,55 @@ test_reject_literal(void)
 }
 
 static void
+test_append_mailbox(void)
+{
+	struct imap_parser *p = parser_auth(IMAP_PARSER_LITERAL_PLUS);
+	struct mp_str name;
+
+	/* An atom, then a quoted string with an escape, then a held
+	 * literal: each is the mailbox while the message is pending. */
+	g_assert_cmpint(feed(p, "a APPEND Drafts (\\Seen) {10}"), ==,
+			IMAP_PARSE_NEED_LITERAL);
+	g_assert_true(imap_parser_append_mailbox(p, &name));
+	g_assert_cmpmem(name.p, name.len, "Drafts", 6);
+	g_assert_cmpint(imap_parser_literal_consumed(p), ==,
+			IMAP_PARSE_NEED_LINE);
+	g_assert_false(imap_parser_append_mailbox(p, &name));
+	g_assert_cmpint(feed(p, ""), ==, IMAP_PARSE_COMPLETE);
+	g_assert_cmpint(feed(p, "b APPEND \"a\\\"b\" {3+}"), ==,
+			IMAP_PARSE_NEED_LITERAL);
+	g_assert_true(imap_parser_append_mailbox(p, &name));
+	g_assert_cmpmem(name.p, name.len, "a\"b", 3);
+	g_assert_cmpint(imap_parser_literal_consumed(p), ==,
+			IMAP_PARSE_NEED_LINE);
+	g_assert_cmpint(feed(p, ""), ==, IMAP_PARSE_COMPLETE);
+	g_assert_cmpint(feed(p, "c APPEND {3+}"), ==, IMAP_PARSE_NEED_LITERAL);
+	/* The mailbox literal itself is held, not the message. */
+	g_assert_false(imap_parser_append_mailbox(p, &name));
+	g_assert_cmpint(imap_parser_literal_data(p, "Box", 3), ==,
+			IMAP_PARSE_NEED_LINE);
+	g_assert_cmpint(feed(p, " UTF8 (~{4+}"), ==, IMAP_PARSE_NEED_LITERAL);
+	g_assert_true(imap_parser_append_mailbox(p, &name));
+	g_assert_cmpmem(name.p, name.len, "Box", 3);
+	g_assert_cmpint(imap_parser_literal_consumed(p), ==,
+			IMAP_PARSE_NEED_LINE);
+	g_assert_cmpint(feed(p, ")"), ==, IMAP_PARSE_COMPLETE);
+	/* A list or a flag is no mailbox. */
+	g_assert_cmpint(feed(p, "d APPEND (x) {3+}"), ==,
+			IMAP_PARSE_NEED_LITERAL);
+	g_assert_false(imap_parser_append_mailbox(p, &name));
+	imap_parser_reset(p);
+	g_assert_cmpint(feed(p, "e APPEND \\Seen {3+}"), ==,
+			IMAP_PARSE_NEED_LITERAL);
+	g_assert_false(imap_parser_append_mailbox(p, &name));
+	imap_parser_reset(p);
+	/* Not an APPEND: nothing is streamed. */
+	g_assert_cmpint(feed(p, "f LOGIN a {3+}"), ==, IMAP_PARSE_NEED_LITERAL);
+	g_assert_false(imap_parser_append_mailbox(p, &name));
+	imap_parser_free(&p);
+}
+
+static void
 test_reset(void)
 {
 	struct imap_parser *p = parser_auth(0);
@@ -1183,6 +1232,7 @@ main(int argc, char **argv)
 	g_test_add_func("/imap/parser/api/command", test_command_fields);
 	g_test_add_func("/imap/parser/api/accessors", test_accessors);
 	g_test_add_func("/imap/parser/api/reject-literal", test_reject_literal);
+	g_test_add_func("/imap/parser/api/append-mailbox", test_append_mailbox);
 	g_test_add_func("/imap/parser/api/reset", test_reset);
 	g_test_add_func("/imap/parser/api/flags-limits", test_flags_and_limits);
 	g_test_add_func("/imap/parser/api/idle-done", test_idle_done);
