@@ -26,6 +26,7 @@
 #include <moonpost/recipient.h>
 
 #include "addr.h"
+#include "auth-cache.h"
 #include "auth-private.h"
 #include "auth-throttle.h"
 #include "passwd.h"
@@ -35,6 +36,9 @@
  * pairs, about 1.5 MB at most; an attacker with more addresses than that
  * pushes out the quietest ones, never memory. */
 #define THROTTLE_ENTRIES 16384
+/* Accounts whose last good password is remembered: 72 bytes each, 1.2 MB
+ * in all; more accounts than this share slots, and a login evicts. */
+#define CACHE_SLOTS 16384
 /* RFC 5321 4.5.3.1.3: no account name is longer. */
 #define USER_MAX 254
 
@@ -52,6 +56,7 @@ struct mp_auth {
 	struct mp_lua *lua; /* NULL: no hook */
 	struct mp_accounts *accounts;
 	struct mp_auth_throttle *throttle;
+	struct mp_auth_cache *cache; /* NULL: none could be made */
 	struct mp_auth_request *requests; /* in flight */
 };
 
@@ -259,12 +264,33 @@ hash_done(void *arg)
 {
 	struct mp_auth_request *req = arg;
 
-	if (!req->exists)
+	struct mp_auth *auth = req->auth;
+
+	if (!req->exists) {
 		request_finish(req, MP_AUTH_FAILED, "unknown_user");
-	else if (!req->matched)
+	} else if (!req->matched) {
+		if (auth->cache != NULL)
+			mp_auth_cache_forget(auth->cache, req->user);
 		request_finish(req, MP_AUTH_FAILED, "bad_password");
-	else
+	} else {
+		if (auth->cache != NULL &&
+		    mp_config_auth(auth->config)->cache_ttl > 0)
+			mp_auth_cache_add(auth->cache, req->user, req->stored,
+					  req->password, mp_now_ms());
 		request_finish(req, MP_AUTH_OK, "password");
+	}
+}
+
+/* The password was found right a short while ago (auth-cache.h). */
+static bool
+cached(struct mp_auth_request *req, const struct mp_passwd_entry *e)
+{
+	struct mp_auth *auth = req->auth;
+	uint64_t ttl = mp_config_auth(auth->config)->cache_ttl;
+
+	return e != NULL && auth->cache != NULL && ttl > 0 &&
+	       mp_auth_cache_check(auth->cache, req->user, e->hash,
+				   req->password, mp_now_ms(), ttl);
 }
 
 static void
@@ -278,6 +304,10 @@ hash_start(struct mp_auth_request *req)
 		return;
 	}
 	e = mp_passwd_find(pw, req->user);
+	if (cached(req, e)) {
+		request_finish(req, MP_AUTH_OK, "password_cached");
+		return;
+	}
 	req->exists = e != NULL;
 	req->stored = mp_xstrdup(e != NULL ? e->hash : dummy_hash);
 	req->stage = STAGE_HASH;
@@ -500,6 +530,7 @@ mp_auth_new(struct ev_loop *loop, struct mp_pool *pool,
 	auth->config = mp_config_ref(cfg);
 	auth->accounts = accounts;
 	auth->throttle = mp_auth_throttle_new(&limits, seed);
+	auth->cache = mp_auth_cache_new(CACHE_SLOTS);
 	mp_log(MP_LOG_INFO,
 	       "event=auth_ready passwd=%s aliases=%s max_failures_per_ip=%u "
 	       "max_failures_per_account=%u",
@@ -554,6 +585,7 @@ auth_unref(struct mp_auth **authp)
 	if (auth == NULL || --auth->refs > 0)
 		return;
 	mp_auth_throttle_free(&auth->throttle);
+	mp_auth_cache_free(&auth->cache);
 	mp_accounts_free(&auth->accounts);
 	mp_lua_unref(&auth->lua);
 	mp_config_unref(&auth->config);

@@ -186,6 +186,9 @@ static const struct mp_cfg_field auth_fields[] = {
 	     .help = "time in which the allowance refills"),
 	AUTH(known_good, MP_CFG_DURATION,
 	     .help = "how long a successful login exempts an address"),
+	AUTH(cache_ttl, MP_CFG_DURATION, .max = 24ULL * 3600 * 1000,
+	     .help = "how long a verified password is remembered; 0: "
+		     "hash every login"),
 };
 
 /* Ten guesses per address and five per account in a quarter of an hour
@@ -201,6 +204,8 @@ auth_defaults(void *p)
 	a->max_failures_per_account = 5;
 	a->window = 15 * 60 * 1000;
 	a->known_good = 30ULL * 24 * 3600 * 1000;
+	/* Dovecot's auth_cache_ttl: an hour. */
+	a->cache_ttl = 3600 * 1000;
 }
 
 const struct mp_cfg_section mp_cfg_auth_schema = {

@@ -903,6 +903,68 @@ test_auth_passwd_changes(struct fx *fx, gconstpointer data)
 			MP_AUTH_FAILED);
 }
 
+static unsigned
+log_count(struct fx *fx, const char *needle)
+{
+	char *text = log_text(fx);
+	unsigned n = 0;
+
+	for (const char *p = text; (p = strstr(p, needle)) != NULL; p++)
+		n++;
+	g_free(text);
+	return n;
+}
+
+/* A password found right a moment ago is not hashed again; a wrong one,
+ * a changed password or a cache turned off always are. */
+static void
+test_auth_cache(struct fx *fx, gconstpointer data)
+{
+	struct vres v;
+
+	passwd_write(fx, "alice@example.test", "right pw", NULL);
+	auth_start(fx, NULL);
+	g_assert_cmpint(verify(fx, "alice@example.test", "right pw"), ==,
+			MP_AUTH_OK);
+	g_assert_cmpuint(log_count(fx, "reason=password\n"), ==, 1);
+	g_assert_cmpuint(log_count(fx, "reason=password_cached"), ==, 0);
+	/* Remembered: answered before the call returns, no hash. */
+	g_assert_null(verify_start(fx, "Alice@example.test", "right pw",
+				   "192.0.2.7", &v));
+	g_assert_true(v.done);
+	g_assert_cmpint(v.result, ==, MP_AUTH_OK);
+	g_assert_cmpstr(v.user, ==, "alice@example.test");
+	g_assert_cmpuint(log_count(fx, "reason=password_cached"), ==, 1);
+	/* Another password is checked in full, and fails. */
+	g_assert_cmpint(verify(fx, "alice@example.test", "right pw "), ==,
+			MP_AUTH_FAILED);
+	/* The failure made the cache forget: the next one is hashed. */
+	g_assert_cmpint(verify(fx, "alice@example.test", "right pw"), ==,
+			MP_AUTH_OK);
+	g_assert_cmpuint(log_count(fx, "reason=password_cached"), ==, 1);
+	/* A changed password: the remembered one no longer matches. */
+	passwd_write(fx, "alice@example.test", "new pw", NULL);
+	g_assert_cmpint(verify(fx, "alice@example.test", "right pw"), ==,
+			MP_AUTH_FAILED);
+	g_assert_cmpint(verify(fx, "alice@example.test", "new pw"), ==,
+			MP_AUTH_OK);
+	g_assert_cmpint(verify(fx, "alice@example.test", "new pw"), ==,
+			MP_AUTH_OK);
+	g_assert_cmpuint(log_count(fx, "reason=password_cached"), ==, 2);
+	assert_log_lacks(fx, "right pw");
+
+	/* cache_ttl = 0: every login is hashed. */
+	mp_auth_free(&fx->auth);
+	auth_start(fx, "auth { cache_ttl = 0 }");
+	g_assert_cmpint(verify(fx, "alice@example.test", "new pw"), ==,
+			MP_AUTH_OK);
+	g_assert_nonnull(verify_start(fx, "alice@example.test", "new pw",
+				      "192.0.2.7", &v));
+	run_until(fx, &v.done);
+	g_assert_cmpint(v.result, ==, MP_AUTH_OK);
+	g_assert_cmpuint(log_count(fx, "reason=password_cached"), ==, 2);
+}
+
 static void
 test_auth_interval(struct fx *fx, gconstpointer data)
 {
@@ -1763,6 +1825,7 @@ main(int argc, char **argv)
 	ADD("/auth/service/passwords", test_auth_passwords);
 	ADD("/auth/service/passwd-changes", test_auth_passwd_changes);
 	ADD("/auth/service/check-interval", test_auth_interval);
+	ADD("/auth/service/cache", test_auth_cache);
 	ADD("/auth/service/bad-files", test_auth_bad_files);
 	ADD("/auth/service/throttled", test_auth_throttled);
 	ADD("/auth/service/throttle-account", test_auth_throttle_account);

@@ -110,6 +110,8 @@ struct mp_cfg_auth {
 	uint64_t window;     /* ms over which the allowance refills */
 	uint64_t known_good; /* ms an address stays known good for an
 				account after a successful login there */
+	uint64_t cache_ttl;  /* ms a verified password is remembered; 0: no
+				cache */
 };
 
 /* `quota { ... }`: what one account may store. 0 means no limit. */
