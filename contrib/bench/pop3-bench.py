@@ -7,7 +7,8 @@ passes or fails on a time.
   pop3-bench.py compare --builddir DIR [--duration SECONDS]
                 [--clients 1,10,50] [--users N] [--messages N] [--size BYTES]
                 [--no-reference] [--no-moonpost] [--no-install]
-                [--pop3-min N] [--login-min N] [--perf]
+                [--pop3-min N] [--login-min N] [--yescrypt-cost N]
+                [--perf]
 
 `run` is the load generator: CLIENTS concurrent clients, each repeating a
 whole POP3 session on a new connection: greeting, USER, PASS, STAT, UIDL,
@@ -29,6 +30,7 @@ Python 3 standard library only.
 
 import argparse
 import asyncio
+import ctypes
 import email.utils
 import os
 import random
@@ -360,6 +362,23 @@ def write_maildirs(base, users, messages, size, domain):
                 f.write(data)
 
 
+def yescrypt(password, cost):
+    """A yescrypt hash of password at libxcrypt cost 1..11, made by
+    libxcrypt itself (through ctypes: Python's crypt module is going)."""
+    lib = ctypes.CDLL("libcrypt.so.1")
+    lib.crypt_gensalt.restype = ctypes.c_char_p
+    lib.crypt_gensalt.argtypes = [ctypes.c_char_p, ctypes.c_ulong,
+                                  ctypes.c_char_p, ctypes.c_int]
+    lib.crypt.restype = ctypes.c_char_p
+    lib.crypt.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+    setting = lib.crypt_gensalt(b"$y$", cost, None, 0)
+    out = lib.crypt(password.encode(), setting) if setting else None
+    if not out or not out.startswith(b"$y$"):
+        raise RuntimeError("libxcrypt cannot make a yescrypt hash of cost "
+                           "%d" % cost)
+    return out.decode()
+
+
 # ---- the two servers -------------------------------------------------------
 
 def free_port(first):
@@ -373,8 +392,8 @@ class Moonpost:
         self.dir = os.path.join(root, "moonpost")
         self.data = os.path.join(self.dir, "data")
         self.conf = os.path.join(self.dir, "moonpost.conf")
-        self.builddir = builddir
-        self.binary = os.path.join(builddir, "moonpost")
+        self.builddir = os.path.abspath(builddir)
+        self.binary = os.path.join(self.builddir, "moonpost")
         self.args = args
         self.proc = None
         self.logfile = os.path.join(root, "moonpost.log")
@@ -397,9 +416,24 @@ class Moonpost:
             self.cli("user", "add", user, "-c", self.conf,
                      "--password-stdin", stdout=subprocess.DEVNULL,
                      input=(PASSWORD + "\n").encode())
-            self.cli("import", "maildir", "-c", self.conf, "-u", user,
-                     os.path.join(maildirs, "user%d" % u, "Maildir"),
+            self.cli("import", "maildir", "-c", self.conf, "--quiet",
+                     os.path.join(maildirs, "user%d" % u, "Maildir"), user,
                      stdout=subprocess.DEVNULL)
+        if self.args.yescrypt_cost:
+            self.rehash(self.args.yescrypt_cost)
+
+    def rehash(self, cost):
+        """Replaces every hash by one of the given cost, in the passwd
+        file's own format (`address:{YESCRYPT}$y$...`)."""
+        path = os.path.join(self.data, "passwd")
+        with open(path) as f:
+            addrs = [line.split(":", 1)[0] for line in f if ":" in line]
+        with open(path + ".new", "w") as f:
+            for addr in addrs:
+                f.write("%s:{YESCRYPT}%s\n"
+                        % (addr, yescrypt(PASSWORD, cost)))
+        os.chmod(path + ".new", os.stat(path).st_mode & 0o777)
+        os.replace(path + ".new", path)
 
     def hashes(self):
         """{address: hash} of the passwd file, without the {SCHEME}."""
@@ -673,6 +707,9 @@ def main():
     c.add_argument("--login-min", type=int, default=os.cpu_count() or 1,
                    help="Dovecot pop3-login process_min_avail (default: "
                    "the CPUs)")
+    c.add_argument("--yescrypt-cost", type=int, default=0,
+                   help="libxcrypt cost of the yescrypt hashes, 1 to 11 "
+                   "(default: as `moonpost user add` makes them, 5)")
     c.add_argument("--perf", action="store_true",
                    help="perf record moonpost during the largest load")
     add_account_options(c)
