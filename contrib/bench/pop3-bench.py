@@ -436,12 +436,15 @@ class Moonpost:
         os.replace(path + ".new", path)
 
     def hashes(self):
-        """{address: hash} of the passwd file, without the {SCHEME}."""
+        """{address: yescrypt hash} of the passwd file, whose lines are
+        `address:{YESCRYPT}$y$... {SCRAM-SHA-256}...`."""
         out = {}
         with open(os.path.join(self.data, "passwd")) as f:
             for line in f:
-                addr, _, cred = line.rstrip("\n").partition(":")
-                out[addr] = cred.split("}", 1)[1]
+                addr, _, creds = line.rstrip("\n").partition(":")
+                for cred in creds.split():
+                    if cred.upper().startswith("{YESCRYPT}$Y$"):
+                        out[addr] = cred[len("{YESCRYPT}"):]
         return out
 
     def start(self):
