@@ -46,9 +46,10 @@ from benchlib import (HERE, REFERENCE_DIR, fill, int_list, log, percentile,
                       perf_record, perf_stop, port_free, read_pid, terminate,
                       wait_gone, wait_port)
 
-# A reply must come within this; a server that stalls longer is a failure,
-# not a slow figure.
-REPLY_TIMEOUT = 60.0
+# A whole session must end within this; one that stalls longer is a
+# failure, not a slow figure. Generous: with 50 clients on a loaded 2-CPU
+# machine a session that waits for 50 yescrypt hashes takes 30 s.
+SESSION_TIMEOUT = 120.0
 PASSWORD = "bench-password"
 # Seconds of quiet before each load of compare, after a sync(2).
 SETTLE = 3.0
@@ -200,6 +201,8 @@ async def session(load, client, user):
 
 
 async def transaction(load, conn, user):
+    """The commands of a session on an open connection: login, STAT,
+    UIDL, RETR 1..n, QUIT, each reply checked."""
     steps = [("greeting", None), ("USER", b"USER " + load.user_name(user)),
              ("PASS", b"PASS " + load.password)]
     for step, line in steps:
@@ -240,7 +243,7 @@ async def client_main(load, client):
         load.started += 1
         start = time.perf_counter()
         try:
-            async with asyncio.timeout(REPLY_TIMEOUT):
+            async with asyncio.timeout(SESSION_TIMEOUT):
                 messages, octets = await session(load, client, user)
         except (OSError, PopError, TimeoutError) as e:
             why = str(e) if isinstance(e, PopError) else type(e).__name__
