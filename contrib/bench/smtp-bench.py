@@ -32,15 +32,15 @@ import random
 import resource
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import time
 from collections import Counter
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REFERENCE_DIR = os.path.join(HERE, "reference")
+from benchlib import (HERE, REFERENCE_DIR, fill, int_list, log, percentile,
+                      perf_record, perf_stop, port_free, read_pid, terminate,
+                      wait_gone, wait_port)
 
 # The reply that ends a transaction must come within this; a server that
 # stalls longer is a failure, not a slow figure.
@@ -284,14 +284,6 @@ def _why(e):
     return str(e) if isinstance(e, SmtpError) else type(e).__name__
 
 
-def percentile(sorted_values, p):
-    """Nearest-rank percentile of an ascending list, 0 when empty."""
-    if not sorted_values:
-        return 0.0
-    rank = max(1, -(-len(sorted_values) * p // 100))
-    return sorted_values[int(rank) - 1]
-
-
 async def run_async(load, duration):
     start = time.monotonic()
     if duration:
@@ -351,33 +343,6 @@ def cmd_run(args):
 
 # ---- helpers for compare --------------------------------------------------
 
-def log(text):
-    print("smtp-bench: %s" % text, flush=True)
-
-
-def port_free(port):
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
-
-
-def wait_port(port, timeout, proc=None):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError("exited with status %d" % proc.returncode)
-        try:
-            socket.create_connection(("127.0.0.1", port), 1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("nothing listens on 127.0.0.1:%d" % port)
-
-
 def count_files(dirs):
     n = 0
     for d in dirs:
@@ -386,16 +351,6 @@ def count_files(dirs):
         except FileNotFoundError:
             pass
     return n
-
-
-def fill(template, out, values, mode=0o644):
-    with open(os.path.join(REFERENCE_DIR, template)) as f:
-        text = f.read()
-    for k, v in values.items():
-        text = text.replace("@%s@" % k, str(v))
-    with open(out, "w") as f:
-        f.write(text)
-    os.chmod(out, mode)
 
 
 class Moonpost:
@@ -577,25 +532,6 @@ class Reference:
             log("dovecot stopped")
 
 
-def read_pid(path):
-    try:
-        with open(path) as f:
-            return int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def wait_gone(pid, timeout=30):
-    """Waits for a daemon that was told to stop; says so if it stays."""
-    end = time.monotonic() + timeout
-    while pid is not None and time.monotonic() < end:
-        if not os.path.exists("/proc/%d" % pid):
-            return
-        time.sleep(0.1)
-    if pid is not None:
-        log("pid %d is still running after %ds" % (pid, timeout))
-
-
 def point(server, args, sessions, run_id):
     """One load against server; waits until the mailstores hold every
     acknowledged message; returns the figures."""
@@ -613,7 +549,7 @@ def point(server, args, sessions, run_id):
     load_args.sources = sessions
     perf = start_perf(server, args, sessions)
     r = run_load(load_args, run_id)
-    stop_perf(perf)
+    perf_stop(perf)
     want = before + r["messages"]
     end = r["started"] + r["seconds"]
     stored = count_files(dirs)
@@ -643,17 +579,7 @@ def start_perf(server, args, sessions):
             or not isinstance(server, Moonpost):
         return None
     out = os.path.join(os.path.dirname(server.dir), "moonpost.perf.data")
-    log("perf record -g of moonpost into %s" % out)
-    return subprocess.Popen(["perf", "record", "-q", "-g", "-o", out,
-                             "-p", str(server.pid())],
-                            stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-
-
-def stop_perf(proc):
-    if proc is not None:
-        proc.send_signal(signal.SIGINT)
-        proc.wait()
+    return perf_record(server.pid(), out, "moonpost")
 
 
 def print_table(rows):
@@ -666,10 +592,6 @@ def print_table(rows):
               % (r["server"], r["sessions"], r["rate"], r["delivered_rate"],
                  r["p50"], r["p99"], r["failures"]))
     sys.stdout.flush()
-
-
-def _terminate(signum, frame):
-    raise SystemExit(128 + signum)
 
 
 def start_all(servers, args):
@@ -694,7 +616,7 @@ def cmd_compare(args):
     os.makedirs(root)
     log("data under %s; load average %.2f %.2f %.2f before the run"
         % ((root,) + os.getloadavg()))
-    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGTERM, terminate)
     servers, rows = [], []
     if args.moonpost:
         servers.append(Moonpost(root, args.builddir, args.rcpts,
@@ -741,10 +663,6 @@ def add_load_options(p):
                    "%d)" % DEFAULT_PER_CONNECTION)
 
 
-def sessions_list(text):
-    return [int(x) for x in text.split(",")]
-
-
 def main():
     p = argparse.ArgumentParser(
         description="SMTP delivery benchmark (figures, never asserted)")
@@ -759,7 +677,7 @@ def main():
     add_load_options(r)
     c = sub.add_parser("compare", help="moonpost against Postfix+Dovecot")
     c.add_argument("--builddir", default=os.path.join(HERE, "..", ".."))
-    c.add_argument("--sessions", type=sessions_list, default=[1, 10, 50])
+    c.add_argument("--sessions", type=int_list, default=[1, 10, 50])
     c.add_argument("--workdir", default="/var/tmp")
     c.add_argument("--no-moonpost", dest="moonpost", action="store_false")
     c.add_argument("--no-reference", dest="reference", action="store_false")

@@ -1,12 +1,15 @@
 #!/bin/sh
-# install.sh - installs what the smtp-bench reference needs (Debian's
-# postfix, dovecot-core and dovecot-lmtpd) when it is missing, without
-# configuring or starting the system's own Postfix or Dovecot: the
-# benchmark runs private instances with the configs beside this file.
+# install.sh [PACKAGE...] - installs what a benchmark reference needs from
+# Debian's archive when it is missing: by default what smtp-bench needs
+# (postfix, dovecot-core, dovecot-lmtpd); pop3-bench asks for dovecot-core
+# and dovecot-pop3d. It configures and starts none of them, nor the
+# system's own Postfix or Dovecot: the benchmarks run private instances
+# with the configs beside this file.
 set -eu
 
+[ $# -gt 0 ] || set -- postfix dovecot-core dovecot-lmtpd
 missing=""
-for p in postfix dovecot-core dovecot-lmtpd; do
+for p in "$@"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
 		grep -q "ok installed" || missing="$missing $p"
 done
