@@ -34,7 +34,19 @@
 #include "tls.h"
 
 /* Hooks the core itself fires; plugins add theirs in their descriptor. */
-static const char *const core_hooks[] = {"auth", "deliver", NULL};
+static const char *const core_hooks[] = {
+	"auth",
+	"deliver",
+	"login",
+	"logout",
+	"mailbox.create",
+	"mailbox.delete",
+	"mailbox.rename",
+	"mailbox.append",
+	"mailbox.expunge",
+	"mailbox.flags",
+	NULL,
+};
 
 const char *
 mp_default_plugin_dir(void)
