@@ -2,8 +2,11 @@
  * queue (core/events*.c) on a real Lua runtime and loop. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -427,6 +430,251 @@ test_login_cancel(struct fx *fx, gconstpointer data)
 	mp_login_check_cancel(&c); /* NULL is fine */
 }
 
+/* ---- moonpost.http against a server on the same loop ------------------ */
+
+/* A one-connection HTTP server: reads a request, answers `reply`. With
+ * reply NULL it accepts and never answers. */
+struct web {
+	int lfd, fd;
+	int port;
+	ev_io accept_io, io;
+	const char *reply;
+	GString *request;
+	struct ev_loop *loop;
+};
+
+static bool
+request_whole(const GString *r)
+{
+	const char *end = strstr(r->str, "\r\n\r\n");
+	const char *cl = strstr(r->str, "Content-Length: ");
+
+	if (end == NULL)
+		return false;
+	return cl == NULL || r->len >= (size_t)(end + 4 - r->str) +
+					       strtoul(cl + 16, NULL, 10);
+}
+
+static void
+web_read(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct web *web = w->data;
+	char buf[4096];
+	ssize_t n = read(web->fd, buf, sizeof(buf));
+
+	if (n > 0)
+		g_string_append_len(web->request, buf, n);
+	if (n == 0 || (n > 0 && request_whole(web->request))) {
+		ev_io_stop(loop, w);
+		if (web->reply != NULL) {
+			g_assert_cmpint(
+				write(web->fd, web->reply, strlen(web->reply)),
+				==, (ssize_t)strlen(web->reply));
+			close(web->fd);
+			web->fd = -1;
+		}
+	}
+}
+
+static void
+web_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct web *web = w->data;
+
+	web->fd = accept4(web->lfd, NULL, NULL, SOCK_NONBLOCK);
+	g_assert_cmpint(web->fd, >=, 0);
+	ev_io_stop(loop, w);
+	ev_io_init(&web->io, web_read, web->fd, EV_READ);
+	web->io.data = web;
+	ev_io_start(loop, &web->io);
+}
+
+static void
+web_start(struct web *web, struct ev_loop *loop, const char *reply)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+	socklen_t len = sizeof(sin);
+
+	memset(web, 0, sizeof(*web));
+	web->loop = loop;
+	web->reply = reply;
+	web->fd = -1;
+	web->request = g_string_new("");
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	web->lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	g_assert_cmpint(bind(web->lfd, (struct sockaddr *)&sin, len), ==, 0);
+	g_assert_cmpint(listen(web->lfd, 4), ==, 0);
+	getsockname(web->lfd, (struct sockaddr *)&sin, &len);
+	web->port = ntohs(sin.sin_port);
+	ev_io_init(&web->accept_io, web_accept, web->lfd, EV_READ);
+	web->accept_io.data = web;
+	ev_io_start(loop, &web->accept_io);
+}
+
+static void
+web_stop(struct web *web)
+{
+	ev_io_stop(web->loop, &web->accept_io);
+	ev_io_stop(web->loop, &web->io);
+	if (web->fd >= 0)
+		close(web->fd);
+	close(web->lfd);
+	g_string_free(web->request, TRUE);
+}
+
+/* Loads a login handler that makes the request `call` (Lua, with PORT
+ * replaced) and rejects with what it got, and runs it. */
+static void
+http_login(struct fx *fx, int port, const char *call, struct login_result *r)
+{
+	char *src = g_strdup_printf(
+		"moonpost.hook('login', function(s)\n"
+		"  local url = 'http://127.0.0.1:%d/hook?x=1'\n"
+		"  local status, body, headers = %s\n"
+		"  if status == nil then return moonpost.reject('error: ' .. "
+		"body) end\n"
+		"  return moonpost.reject(status .. ' ' .. body .. ' ' .. "
+		"tostring(headers['x-one']))\n"
+		"end)\n",
+		port, call);
+
+	mp_lua_unref(&fx->lua);
+	mp_strlist_free(&fx->cfg.scripts);
+	load(fx, src);
+	g_free(src);
+	memset(r, 0, sizeof(*r));
+	login_run(fx, r);
+}
+
+static void
+test_http_post(struct fx *fx, gconstpointer data)
+{
+	struct web web;
+	struct login_result r;
+
+	web_start(&web, fx->loop,
+		  "HTTP/1.1 201 Created\r\nX-One: 1\r\nx-one: 2\r\n"
+		  "Transfer-Encoding: chunked\r\n\r\n3\r\nyes\r\n0\r\n\r\n");
+	http_login(fx, web.port,
+		   "moonpost.http.post(url, '{\"a\":1}', {content_type = "
+		   "'application/json', headers = {['X-Token'] = 'abc'}})",
+		   &r);
+	g_assert_cmpint(r.result, ==, MP_LOGIN_REFUSED);
+	g_assert_cmpstr(r.text, ==, "201 yes 1, 2");
+	g_assert_nonnull(
+		strstr(web.request->str, "POST /hook?x=1 HTTP/1.1\r\n"));
+	g_assert_nonnull(
+		strstr(web.request->str, "Content-Type: application/json\r\n"));
+	g_assert_nonnull(strstr(web.request->str, "X-Token: abc\r\n"));
+	g_assert_true(g_str_has_suffix(web.request->str,
+				       "Content-Length: 7\r\n"
+				       "Content-Type: application/json\r\n"
+				       "X-Token: abc\r\n\r\n{\"a\":1}"));
+	web_stop(&web);
+}
+
+static void
+test_http_get_eof(struct fx *fx, gconstpointer data)
+{
+	struct web web;
+	struct login_result r;
+
+	web_start(&web, fx->loop, "HTTP/1.0 404 Not Found\r\n\r\nnope");
+	http_login(fx, web.port, "moonpost.http.get(url)", &r);
+	g_assert_cmpstr(r.text, ==, "404 nope nil");
+	g_assert_true(g_str_has_prefix(web.request->str,
+				       "GET /hook?x=1 HTTP/1.1\r\n"));
+	web_stop(&web);
+}
+
+static void
+test_http_errors(struct fx *fx, gconstpointer data)
+{
+	struct web web;
+	struct login_result r;
+	int port;
+
+	/* Nothing listens: refused. */
+	web_start(&web, fx->loop, NULL);
+	port = web.port;
+	web_stop(&web);
+	http_login(fx, port, "moonpost.http.get(url)", &r);
+	g_assert_true(g_str_has_prefix(r.text, "error: connecting to "
+					       "127.0.0.1:"));
+	g_assert_nonnull(strstr(r.text, "refused"));
+	/* A server that never answers: the request's own timeout. */
+	web_start(&web, fx->loop, NULL);
+	http_login(fx, web.port, "moonpost.http.get(url, {timeout = 0.05})",
+		   &r);
+	g_assert_true(g_str_has_suffix(r.text, "timed out after 0.05 s"));
+	web_stop(&web);
+	/* Garbage. */
+	web_start(&web, fx->loop, "SMTP/1.0 220 hello\r\n\r\n");
+	http_login(fx, web.port, "moonpost.http.get(url)", &r);
+	g_assert_cmpstr(r.text, ==, "error: malformed status line");
+	web_stop(&web);
+	/* No resolver in this runtime. */
+	http_login(fx, 80, "moonpost.http.get('http://example.org/')", &r);
+	g_assert_nonnull(strstr(r.text, "no resolver"));
+}
+
+/* The call's own timeout ends a request that hangs: the call fails (and
+ * the socket is closed, which valgrind and ASan check). */
+static void
+test_http_call_timeout(struct fx *fx, gconstpointer data)
+{
+	struct web web;
+	struct login_result r;
+
+	fx->cfg.timeout = 100;
+	web_start(&web, fx->loop, NULL);
+	http_login(fx, web.port, "moonpost.http.get(url, {timeout = 60})", &r);
+	g_assert_cmpint(r.result, ==, MP_LOGIN_TEMPFAIL);
+	assert_log_has(fx, "timed out after 100 ms (waiting on "
+			   "moonpost.http)");
+	web_stop(&web);
+}
+
+static void
+test_http_bad_args(struct fx *fx, gconstpointer data)
+{
+	static const char *const calls[] = {
+		"moonpost.http.get('https://example.org/')",
+		"moonpost.http.get('ftp://x/')",
+		"moonpost.http.post(url, {})",
+		"moonpost.http.post(url, 'x', {headers = {Host = 'evil'}})",
+		"moonpost.http.post(url, 'x', {headers = {['X-A'] = 'a\\r\\nB: "
+		"c'}})",
+		"moonpost.http.get(url, {timeout = -1})",
+		"moonpost.http.get(url, 5)",
+	};
+
+	for (size_t i = 0; i < G_N_ELEMENTS(calls); i++) {
+		struct login_result r;
+
+		http_login(fx, 9, calls[i], &r);
+		if (r.result != MP_LOGIN_TEMPFAIL)
+			g_error("%s: result %d %s", calls[i], r.result, r.text);
+	}
+	assert_log_has(fx, "https is not supported yet");
+	assert_log_has(fx, "events.lua:3:");
+}
+
+static void
+test_http_top_level(struct fx *fx, gconstpointer data)
+{
+	char *error = NULL;
+	char *path = g_build_filename(fx->dir, "top.lua", NULL);
+
+	g_file_set_contents(path, "moonpost.http.get('http://127.0.0.1/')\n",
+			    -1, NULL);
+	mp_strlist_add(&fx->cfg.scripts, path);
+	g_free(path);
+	g_assert_null(mp_lua_new(fx->loop, &fx->cfg, hook_names, &error));
+	g_assert_nonnull(strstr(error, "only inside a hook"));
+	free(error);
+}
+
 #define ADD(path, fn)                                                          \
 	g_test_add(path, struct fx, NULL, fx_setup, fn, fx_teardown)
 
@@ -443,5 +691,11 @@ main(int argc, char **argv)
 	ADD("/events/login/no-hook", test_login_no_hook);
 	ADD("/events/login/verdicts", test_login_verdicts);
 	ADD("/events/login/cancel", test_login_cancel);
+	ADD("/events/http/post", test_http_post);
+	ADD("/events/http/get-eof", test_http_get_eof);
+	ADD("/events/http/errors", test_http_errors);
+	ADD("/events/http/call-timeout", test_http_call_timeout);
+	ADD("/events/http/bad-args", test_http_bad_args);
+	ADD("/events/http/top-level", test_http_top_level);
 	return g_test_run();
 }
