@@ -32,8 +32,9 @@ struct mp_event_field {
 /* One hook's argument: a table of fields. */
 struct mp_event {
 	struct mp_event *next;
-	struct mp_lua *lua; /* queued or running: a reference */
-	const char *hook;   /* static */
+	struct mp_lua *lua;       /* queued or running: a reference */
+	struct mp_lua_call *call; /* running and waiting */
+	const char *hook;         /* static */
 	char *session;
 	struct mp_event_field f[MP_EVENT_FIELDS_MAX];
 	size_t nf;
@@ -60,6 +61,9 @@ void mp_event_push(struct lua_State *L, const struct mp_event *e);
 /* Queues e (taking it) for lua's handlers of e->hook; drops it, counted,
  * when the queue is full. */
 void mp_events_queue(struct mp_lua *lua, struct mp_event *e);
+/* Drops what lua has queued and cancels what runs (the server stops):
+ * handlers waiting (an HTTP request) are abandoned. Logs how many. */
+void mp_events_abandon(struct mp_lua *lua);
 /* Frees the queue state of a runtime being freed (nothing is queued: each
  * queued event holds a reference). */
 void mp_events_free(struct mp_lua *lua);

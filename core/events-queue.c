@@ -31,8 +31,9 @@ struct mp_events {
 	struct ev_loop *loop;
 	ev_timer kick;
 	struct mp_event *head, *tail;
-	size_t queued;  /* waiting in head..tail */
-	size_t running; /* calls started and not yet done */
+	size_t queued;           /* waiting in head..tail */
+	struct mp_event *active; /* started and not yet done, a list */
+	size_t running;
 	uint64_t dropped;
 };
 
@@ -257,14 +258,25 @@ event_push_cb(struct lua_State *L, void *ctx)
 /* A notification's handlers are done; the verdict does not matter (a
  * failure was logged by the call). */
 static void
+active_remove(struct mp_events *q, struct mp_event *e)
+{
+	struct mp_event **p = &q->active;
+
+	while (*p != e)
+		p = &(*p)->next;
+	*p = e->next;
+	q->running--;
+}
+
+static void
 event_done(const struct mp_verdict *v, void *ctx)
 {
 	struct mp_event *e = ctx;
 	struct mp_lua *lua = e->lua;
 
 	(void)v;
+	active_remove(lua->events, e);
 	mp_event_free(&e);
-	lua->events->running--;
 	if (lua->events->queued > 0 && lua->loop != NULL)
 		ev_timer_start(lua->loop, &lua->events->kick);
 	mp_lua_unref(&lua);
@@ -275,15 +287,19 @@ start_one(struct mp_lua *lua)
 {
 	struct mp_events *q = lua->events;
 	struct mp_event *e = q->head;
+	struct mp_lua_call *call;
 
 	q->head = e->next;
 	if (q->head == NULL)
 		q->tail = NULL;
 	q->queued--;
 	q->running++;
-	e->next = NULL;
-	mp_lua_call_hook(lua, e->hook, e->session, event_push_cb, event_done,
-			 e);
+	e->next = q->active;
+	q->active = e;
+	call = mp_lua_call_hook(lua, e->hook, e->session, event_push_cb,
+				event_done, e);
+	if (call != NULL)
+		e->call = call; /* waiting; NULL: done ran and e is gone */
 }
 
 /* Starts waiting events up to the running bound. */
@@ -343,6 +359,48 @@ mp_events_queue(struct mp_lua *lua, struct mp_event *e)
 		return;
 	}
 	ev_timer_start(lua->loop, &q->kick);
+}
+
+/* Frees e and drops the reference it held. */
+static void
+event_drop(struct mp_event *e)
+{
+	struct mp_lua *lua = e->lua;
+
+	mp_event_free(&e);
+	mp_lua_unref(&lua);
+}
+
+void
+mp_events_abandon(struct mp_lua *lua)
+{
+	struct mp_events *q = lua != NULL ? lua->events : NULL;
+	size_t n;
+
+	if (q == NULL || q->queued + q->running == 0)
+		return;
+	n = q->queued + q->running;
+	mp_log(MP_LOG_WARN, "event=events_abandoned count=%zu", n);
+	mp_lua_ref(lua); /* the last drop must not free q under us */
+	if (q->loop != NULL)
+		ev_timer_stop(q->loop, &q->kick);
+	while (q->head != NULL) {
+		struct mp_event *e = q->head;
+
+		q->head = e->next;
+		q->queued--;
+		event_drop(e);
+	}
+	q->tail = NULL;
+	while (q->active != NULL) {
+		struct mp_event *e = q->active;
+
+		q->active = e->next;
+		q->running--;
+		mp_lua_call_cancel(&e->call);
+		event_drop(e);
+	}
+	mp_lua_unref(&lua);
 }
 
 size_t

@@ -71,6 +71,9 @@ class WebServer(http.server.ThreadingHTTPServer):
         self.thread = threading.Thread(target=self.serve_forever, daemon=True)
         self.thread.start()
 
+    def handle_error(self, request, client_address):
+        pass  # a client that left (the daemon stopped) is no failure
+
     @property
     def url(self):
         return "http://127.0.0.1:%d/new-mail" % self.server_address[1]
@@ -216,6 +219,14 @@ class Webhook(Base):
                          ["first", "second"])
         self.assertNotIn("new-mail webhook", self.d.log())
 
+    def test_stop_while_webhook_hangs(self):
+        self.web.gate.clear()
+        self.smtp_send("never answered")
+        self.web.wait_requests(1)
+        # The server does not wait for a notification to stop.
+        self.assertEqual(self.d.stop(), 0, self.d.log())
+        self.assertIn("event=events_abandoned count=1", self.d.log())
+
     def test_webhook_down(self):
         self.web.stop()  # nothing listens on the URL now
         self.smtp_send("nobody listens")
@@ -262,6 +273,17 @@ moonpost.hook("mailbox.append", function(e)
     moonpost.log(string.format("append user=%s mailbox=%s uid=%d sender=%s "
         .. "message_id=%s", e.user, e.mailbox, e.uid, e.sender,
         e.message_id))
+end)
+
+moonpost.hook("deliver", function(msg)
+    if msg:header("Subject") == "to lists" then
+        msg:fileinto("Lists", { create = true })
+    end
+end)
+
+moonpost.hook("mailbox.create", function(e)
+    moonpost.log(string.format("create user=%s service=%s mailbox=%s",
+        e.user, e.service, e.mailbox))
 end)
 """
 
@@ -337,6 +359,23 @@ class LoginHooks(Base):
         self.d.wait_log(r"append user=demo@example\.test mailbox=INBOX uid=1 "
                         r"sender=ann@example\.org "
                         r"message_id=<hello@example\.org>")
+
+    def test_fileinto_create_deliver(self):
+        # `moonpost deliver` runs the notifications itself; its log is
+        # its stderr.
+        log = self.deliver("to lists").stderr.decode()
+        self.assertRegex(log, r"create user=demo@example\.test "
+                         r"service=deliver mailbox=Lists")
+        self.assertRegex(log, r"append user=demo@example\.test "
+                         r"mailbox=Lists uid=1 sender=ann@example\.org")
+
+    def test_fileinto_create_smtp(self):
+        self.smtp_send("to lists")
+        self.d.wait_log(r"create user=demo@example\.test service=deliver "
+                        r"mailbox=Lists")
+        self.d.wait_log(r"append user=demo@example\.test mailbox=Lists uid=1 ")
+        log = self.d.log()
+        self.assertLess(log.index("create user="), log.index("append user="))
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@
 #include <moonpost/lua.h>
 #include <moonpost/mailstore.h>
 
+#include "events-private.h"
+
 static const char *const hook_names[] = {
 	"login",           "logout",         "mailbox.create",
 	"mailbox.delete",  "mailbox.rename", "mailbox.append",
@@ -238,6 +240,27 @@ test_unref_while_queued(struct fx *fx, gconstpointer data)
 	while (ev_run(fx->loop, EVRUN_ONCE))
 		;
 	assert_log_has(fx, "msg=\"renamed A B\"");
+}
+
+/* Queued and waiting notifications can be dropped at once (the server
+ * stops); nothing of them is left on the loop. */
+static void
+test_abandon(struct fx *fx, gconstpointer data)
+{
+	load(fx, "moonpost.hook('mailbox.create', function(e)\n"
+		 "  moonpost.sleep(30)\n"
+		 "  moonpost.log('woke')\n"
+		 "end)\n");
+	for (int i = 0; i < 40; i++)
+		mp_event_mailbox_create(fx->lua, &who, "Archive");
+	ev_run(fx->loop, EVRUN_NOWAIT); /* 32 start and sleep */
+	g_assert_cmpuint(mp_events_pending(fx->lua), ==, 40);
+	mp_events_abandon(fx->lua);
+	g_assert_cmpuint(mp_events_pending(fx->lua), ==, 0);
+	ev_run(fx->loop, 0); /* returns at once: no watcher is left */
+	assert_log_has(fx, "event=events_abandoned count=40");
+	assert_log_lacks(fx, "woke");
+	mp_events_abandon(fx->lua); /* nothing left: a no-op */
 }
 
 /* ---- what the handlers get ------------------------------------------ */
@@ -687,6 +710,7 @@ main(int argc, char **argv)
 	ADD("/events/queue/no-handler", test_no_handler_is_free);
 	ADD("/events/queue/failing-handler", test_failing_handler);
 	ADD("/events/queue/unref-while-queued", test_unref_while_queued);
+	ADD("/events/queue/abandon", test_abandon);
 	ADD("/events/fields", test_fields);
 	ADD("/events/login/no-hook", test_login_no_hook);
 	ADD("/events/login/verdicts", test_login_verdicts);
