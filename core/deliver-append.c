@@ -215,8 +215,10 @@ target_mailbox(struct mp_deliver_append *job, struct ms_user *u,
 
 	if (ms_mailbox_status(u, name, &st, err) == MS_OK)
 		return name;
-	if (create && ms_mailbox_create(u, name, 0, err) == MS_OK)
+	if (create && ms_mailbox_create(u, name, 0, err) == MS_OK) {
+		mp_strlist_add(&job->created, name);
 		return name;
+	}
 	if (create && err->code == MS_ERR_EXISTS)
 		return name;
 	mp_log(MP_LOG_WARN,

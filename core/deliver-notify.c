@@ -1,4 +1,5 @@
-/* deliver-notify.c - `mailbox.append` for every copy a delivery stored,
+/* deliver-notify.c - `mailbox.create` for every mailbox a delivery's
+ * fileinto created, and `mailbox.append` for every copy it stored,
  * with the envelope sender and a few header fields a notification wants
  * (From, Subject, Message-ID). Runs on the loop thread after the append
  * committed; the header is already in memory (bounded by
@@ -92,6 +93,8 @@ mp_deliver_notify(struct mp_lua *lua, const struct mp_deliver_notify *n,
 	struct mp_event_who who = {"deliver", job->account, n->session_id};
 	char *keywords;
 
+	for (size_t i = 0; i < job->created.n; i++)
+		mp_event_mailbox_create(lua, &who, job->created.v[i]);
 	if (job->n_copies == 0 || lua == NULL ||
 	    !mp_lua_has_hook(lua, "mailbox.append"))
 		return;
@@ -126,4 +129,5 @@ mp_deliver_copies_free(struct mp_deliver_append *job)
 		free(job->copies[i].mailbox);
 	MP_FREE(job->copies);
 	job->n_copies = 0;
+	mp_strlist_free(&job->created);
 }

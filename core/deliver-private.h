@@ -86,6 +86,7 @@ struct mp_deliver_append {
 	struct mp_strlist stored;       /* "mailbox:uid" for the log */
 	struct mp_deliver_copy *copies; /* the same, for notifications */
 	size_t n_copies;
+	struct mp_strlist created; /* mailboxes fileinto created */
 };
 
 /* Appends the message to every mailbox the actions name. Blocking. */
@@ -101,10 +102,11 @@ struct mp_deliver_notify {
 	size_t header_len;
 };
 
-/* Queues `mailbox.append` for each copy job committed (loop thread). */
+/* Queues `mailbox.create` for each mailbox job created and
+ * `mailbox.append` for each copy it committed (loop thread). */
 void mp_deliver_notify(struct mp_lua *lua, const struct mp_deliver_notify *n,
 		       const struct mp_deliver_append *job);
-/* Frees job->copies. */
+/* Frees job->copies and job->created. */
 void mp_deliver_copies_free(struct mp_deliver_append *job);
 
 #endif
