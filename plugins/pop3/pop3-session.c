@@ -82,6 +82,7 @@ void
 pop3_resume(struct pop3_session *s)
 {
 	if (s->shutdown_after && !s->quitting) {
+		s->end_reason = "shutdown";
 		pop3_close_err(s, "SYS/TEMP", "Server shutting down");
 		return;
 	}
