@@ -15,6 +15,7 @@
 struct mp_login_check {
 	struct mp_lua_call *call;
 	struct mp_event *args;
+	char *user; /* for the log line */
 	mp_login_done_fn *done;
 	void *ctx;
 };
@@ -72,8 +73,9 @@ login_done(const struct mp_verdict *v, void *ctx)
 		       "session=%s event=login_refused user=%s verdict=%s",
 		       check->args->session != NULL ? check->args->session
 						    : "-",
-		       mp_q(check->args->f[0].s), mp_verdict_name(v->kind));
+		       mp_q(check->user), mp_verdict_name(v->kind));
 	mp_event_free(&check->args);
+	free(check->user);
 	free(check);
 	/* The script's words, but not our own "temporary local problem":
 	 * the protocol has its own text for a failure. */
@@ -93,8 +95,9 @@ mp_event_login(struct mp_lua *lua, const struct mp_session_info *info,
 	}
 	check = mp_xcalloc(1, sizeof(*check));
 	check->args = mp_event_new("login", info->session_id);
-	session_fields(check->args, info); /* user first: login_done logs it */
+	session_fields(check->args, info);
 	mp_event_str(check->args, "mechanism", info->mechanism);
+	check->user = mp_xstrdup(info->user);
 	check->done = done;
 	check->ctx = ctx;
 	call = mp_lua_call_hook(lua, "login", info->session_id, login_push,
@@ -115,6 +118,7 @@ mp_login_check_cancel(struct mp_login_check **checkp)
 		return;
 	mp_lua_call_cancel(&check->call);
 	mp_event_free(&check->args);
+	free(check->user);
 	free(check);
 }
 
