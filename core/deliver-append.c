@@ -159,6 +159,21 @@ write_message(struct mp_deliver_append *job, struct ms_append *a,
 	return r;
 }
 
+static void
+copy_add(struct mp_deliver_append *job, const char *mailbox, uint32_t uid,
+	 uint32_t uidvalidity, uint64_t size)
+{
+	struct mp_deliver_copy *c;
+
+	job->copies = mp_xrealloc(job->copies,
+				  (job->n_copies + 1) * sizeof(*job->copies));
+	c = &job->copies[job->n_copies++];
+	c->mailbox = mp_xstrdup(mailbox);
+	c->uid = uid;
+	c->uidvalidity = uidvalidity;
+	c->size = size;
+}
+
 static enum ms_result
 store_one(struct mp_deliver_append *job, struct ms_user *u, const char *mailbox,
 	  struct ms_error *err)
@@ -166,6 +181,7 @@ store_one(struct mp_deliver_append *job, struct ms_user *u, const char *mailbox,
 	const struct mp_deliver_actions *acts = job->actions;
 	struct ms_append *a = ms_append_begin(u, mailbox, err);
 	uint32_t uid = 0, uidvalidity = 0;
+	uint64_t size;
 	enum ms_result r;
 
 	if (a == NULL)
@@ -177,11 +193,13 @@ store_one(struct mp_deliver_append *job, struct ms_user *u, const char *mailbox,
 		ms_append_abort(&a);
 		return r;
 	}
+	size = ms_append_size(a);
 	r = ms_append_commit(&a, &uid, &uidvalidity, err);
 	if (r == MS_OK) {
 		char *entry = mp_xasprintf("%s:%u", mailbox, uid);
 		mp_strlist_add(&job->stored, entry);
 		free(entry);
+		copy_add(job, mailbox, uid, uidvalidity, size);
 	}
 	return r;
 }
@@ -197,8 +215,10 @@ target_mailbox(struct mp_deliver_append *job, struct ms_user *u,
 
 	if (ms_mailbox_status(u, name, &st, err) == MS_OK)
 		return name;
-	if (create && ms_mailbox_create(u, name, 0, err) == MS_OK)
+	if (create && ms_mailbox_create(u, name, 0, err) == MS_OK) {
+		mp_strlist_add(&job->created, name);
 		return name;
+	}
 	if (create && err->code == MS_ERR_EXISTS)
 		return name;
 	mp_log(MP_LOG_WARN,

@@ -6,6 +6,7 @@
 #include <moonpost/deliver.h>
 
 struct lua_State;
+struct mp_lua;
 
 /* Longest header block read for rules and loop checks; a longer one is
  * seen cut (its first fields are the ones that matter: Received, From,
@@ -62,6 +63,14 @@ void mp_lua_message_release(struct lua_State *L, uint64_t id);
 
 /* deliver-append.c: the mailstore side, run on the thread pool. */
 
+/* One copy committed, for the `mailbox.append` notification. */
+struct mp_deliver_copy {
+	char *mailbox;
+	uint32_t uid;
+	uint32_t uidvalidity;
+	uint64_t size;
+};
+
 struct mp_deliver_append {
 	/* in */
 	struct ms_store *store;
@@ -74,10 +83,30 @@ struct mp_deliver_append {
 	const struct mp_deliver_actions *actions;
 	/* out */
 	struct mp_deliver_result result;
-	struct mp_strlist stored; /* "mailbox:uid" for the log */
+	struct mp_strlist stored;       /* "mailbox:uid" for the log */
+	struct mp_deliver_copy *copies; /* the same, for notifications */
+	size_t n_copies;
+	struct mp_strlist created; /* mailboxes fileinto created */
 };
 
 /* Appends the message to every mailbox the actions name. Blocking. */
 void mp_deliver_append_run(struct mp_deliver_append *job);
+
+/* deliver-notify.c */
+
+/* What a `mailbox.append` notification tells of the delivery. */
+struct mp_deliver_notify {
+	const char *session_id; /* may be NULL */
+	const char *sender;
+	const char *header; /* the header block the rules saw */
+	size_t header_len;
+};
+
+/* Queues `mailbox.create` for each mailbox job created and
+ * `mailbox.append` for each copy it committed (loop thread). */
+void mp_deliver_notify(struct mp_lua *lua, const struct mp_deliver_notify *n,
+		       const struct mp_deliver_append *job);
+/* Frees job->copies and job->created. */
+void mp_deliver_copies_free(struct mp_deliver_append *job);
 
 #endif

@@ -236,6 +236,12 @@ append_done(void *arg)
 	struct mp_buf list = {0};
 
 	d->job = NULL;
+	/* Committed, whether or not the delivery is still wanted. */
+	mp_deliver_notify(d->lua,
+			  &(struct mp_deliver_notify){d->session_id, d->sender,
+						      d->header, d->header_len},
+			  job);
+	mp_deliver_copies_free(job);
 	for (size_t i = 0; i < job->stored.n; i++)
 		mp_buf_printf(&list, "%s%s", i > 0 ? "," : "",
 			      job->stored.v[i]);

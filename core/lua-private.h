@@ -43,6 +43,7 @@ struct mp_lua {
 
 	struct mp_lua_call *calls; /* calls in flight */
 	size_t ncalls;
+	struct mp_events *events; /* notifications (events-queue.c), or NULL */
 };
 
 /* What a suspended call waits on, and how to stop waiting. */
@@ -222,6 +223,12 @@ void mp_lua_open_sqlite(lua_State *L);
 /* [-0, +1, m] Pushes the `moonpost.dns` module table (not frozen) and
  * registers the metatable of its waits. */
 void mp_lua_open_dns(lua_State *L);
+
+/* lua-http.c */
+
+/* [-0, +1, m] Pushes the `moonpost.http` module table (not frozen) and
+ * registers the metatable of its requests. */
+void mp_lua_open_http(lua_State *L);
 
 /* lua-moonpost.c */
 

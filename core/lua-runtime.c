@@ -19,6 +19,7 @@
 
 #include <moonpost/log.h>
 
+#include "events-private.h"
 #include "lua-private.h"
 
 /* Instructions between two ticks of the count hook: often enough that a
@@ -423,6 +424,9 @@ sandbox_fill(lua_State *L)
 	mp_lua_open_dns(L);
 	freeze(L);
 	lua_setfield(L, -2, "dns");
+	mp_lua_open_http(L);
+	freeze(L);
+	lua_setfield(L, -2, "http");
 	lua_setfield(L, -2, "moonpost");
 	for (size_t i = 0; i < MP_NELEMS(sandbox_frozen); i++) {
 		lua_getfield(L, -1, sandbox_frozen[i]);
@@ -552,6 +556,7 @@ static void
 runtime_free(struct mp_lua *lua)
 {
 	assert(lua->ncalls == 0);
+	mp_events_free(lua);
 	if (lua->L != NULL)
 		lua_close(lua->L);
 	assert(lua->total == 0);

@@ -29,13 +29,26 @@
 #include <moonpost/pool.h>
 
 #include "auth-private.h"
+#include "events-private.h"
 #include "iplimit.h"
 #include "plugin-loader.h"
 #include "server-private.h"
 #include "tls.h"
 
 /* Hooks the core itself fires; plugins add theirs in their descriptor. */
-static const char *const core_hooks[] = {"auth", "deliver", NULL};
+static const char *const core_hooks[] = {
+	"auth",
+	"deliver",
+	"login",
+	"logout",
+	"mailbox.create",
+	"mailbox.delete",
+	"mailbox.rename",
+	"mailbox.append",
+	"mailbox.expunge",
+	"mailbox.flags",
+	NULL,
+};
 
 const char *
 mp_default_plugin_dir(void)
@@ -632,6 +645,9 @@ mp_server_free(struct mp_server **serverp)
 	mp_auth_free(&server->auth);
 	/* Blocking work still running (an fsync) finishes first. */
 	mp_pool_free(&server->pool);
+	/* Notifications still queued or waiting (a webhook that hangs) are
+	 * not worth holding the exit for; nothing else owns them. */
+	mp_events_abandon(server->lua);
 	mp_lua_unref(&server->lua);
 	deinit_plugins(server);
 	/* After everything that may hold a query: none is called back. */

@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include <moonpost/deliver.h>
+#include <moonpost/dns.h>
+#include <moonpost/events.h>
 #include <moonpost/log.h>
 #include <moonpost/lua.h>
 #include <moonpost/mailstore.h>
@@ -124,6 +126,7 @@ struct deliver_parts {
 	struct mp_pool *pool;
 	struct mp_auth *auth;
 	struct mp_lua *lua;
+	struct mp_dns *dns; /* for moonpost.dns and moonpost.http; or NULL */
 	struct ms_store *store;
 };
 
@@ -131,11 +134,29 @@ static void
 parts_free(struct deliver_parts *p)
 {
 	mp_lua_unref(&p->lua);
+	mp_dns_free(&p->dns);
 	mp_auth_free(&p->auth);
 	mp_pool_free(&p->pool);
 	ms_store_free(&p->store);
 	if (p->loop != NULL)
 		ev_loop_destroy(p->loop);
+}
+
+/* A resolver for scripts; without one (c-ares cannot start) their
+ * lookups fail, which is no reason to refuse the message. */
+static void
+deliver_dns(struct deliver_parts *p, const struct mp_config *cfg)
+{
+	char *error = NULL;
+
+	p->dns = mp_dns_new(p->loop, mp_config_dns(cfg), &error);
+	if (p->dns == NULL) {
+		mp_log(MP_LOG_WARN, "event=dns_unavailable error=%s",
+		       mp_q(error));
+		free(error);
+		return;
+	}
+	mp_lua_set_dns(p->lua, p->dns);
 }
 
 /* Builds what a delivery needs from cfg; false after a message. */
@@ -153,6 +174,8 @@ parts_new(const struct mp_config *cfg, struct deliver_parts *p)
 	p->lua = mp_lua_new(p->loop, mp_config_lua(cfg), NULL, &error);
 	if (p->lua != NULL)
 		mp_lua_set_pool(p->lua, p->pool);
+	if (p->lua != NULL)
+		deliver_dns(p, cfg);
 	if (p->lua != NULL)
 		p->auth = mp_auth_new(p->loop, p->pool, cfg, &error);
 	if (p->auth != NULL)
@@ -195,6 +218,11 @@ run(const struct deliver_opts *o, const struct mp_config *cfg)
 				      parts.auth, parts.store};
 	mp_deliver(&env, &msg, o->recipient, on_done, &state);
 	while (!state.done)
+		ev_run(parts.loop, EVRUN_ONCE);
+	/* Notifications (mailbox.append) of what was stored run here, in
+	 * this process, before it exits; each is bounded by lua.timeout, so
+	 * the exit is delayed by at most that (they run side by side). */
+	while (mp_events_pending(parts.lua) > 0)
 		ev_run(parts.loop, EVRUN_ONCE);
 	close(fd);
 	parts_free(&parts);

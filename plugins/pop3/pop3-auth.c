@@ -39,15 +39,76 @@ auth_info(const struct pop3_session *s, const char *mechanism)
 	};
 }
 
-/* The password was right: open the maildrop, unless the server stops. */
+/* The `login` hook said no: back to AUTHORIZATION, as after a wrong
+ * password (RFC 2449 8.1.2 codes: [AUTH] for a refusal, [SYS/TEMP] for a
+ * failure the client should retry). The script's text is shown when it
+ * gave one. */
 static void
-logged_in(struct pop3_session *s, const char *account)
+login_refused(struct pop3_session *s, enum mp_login_result result,
+	      const char *text)
 {
+	MP_FREE(s->mechanism);
+	s->state = POP3_S_AUTHORIZATION;
+	mp_conn_set_max_line(s->conn, POP3_LINE_MAX);
+	switch (result) {
+	case MP_LOGIN_REFUSED:
+		pop3_reply_error(s, "AUTH",
+				 text[0] != '\0' ? text : TEXT_FAILED);
+		break;
+	case MP_LOGIN_DISCONNECT:
+		pop3_close_err(s, "AUTH", text[0] != '\0' ? text : TEXT_FAILED);
+		return;
+	default:
+		pop3_reply(s, false, "SYS/TEMP",
+			   text[0] != '\0' ? text : TEXT_TEMP);
+		break;
+	}
+	pop3_resume(s);
+}
+
+static void
+login_done(enum mp_login_result result, const char *text, void *ctx)
+{
+	struct pop3_session *s = ctx;
+	char *account = s->login_account;
+
+	s->login_account = NULL;
+	s->login_check = NULL;
+	if (result != MP_LOGIN_OK) {
+		mp_conn_log(s->conn, MP_LOG_INFO,
+			    "event=pop3_login_refused user=%s result=%s",
+			    mp_q(account),
+			    result == MP_LOGIN_REFUSED      ? "refused"
+			    : result == MP_LOGIN_DISCONNECT ? "disconnect"
+							    : "tempfail");
+		login_refused(s, result, text);
+	} else if (s->shutdown_after) {
+		pop3_close_err(s, "SYS/TEMP", "Server shutting down");
+	} else {
+		pop3_login(s, account);
+	}
+	free(account);
+}
+
+/* The password was right: ask the `login` hook, then open the maildrop,
+ * unless the server stops. */
+static void
+logged_in(struct pop3_session *s, const char *account, const char *mechanism)
+{
+	struct mp_session_info info;
+
 	if (s->shutdown_after) {
 		pop3_close_err(s, "SYS/TEMP", "Server shutting down");
 		return;
 	}
-	pop3_login(s, account);
+	free(s->mechanism);
+	s->mechanism = mp_xstrdup(mechanism);
+	pop3_session_info(s, &info);
+	info.user = account;
+	free(s->login_account);
+	s->login_account = mp_xstrdup(account);
+	s->login_check =
+		mp_event_login(mp_server_lua(s->server), &info, login_done, s);
 }
 
 /* --- USER / PASS ------------------------------------------------------ */
@@ -73,7 +134,7 @@ pass_done(enum mp_auth_result result, const char *user, void *ctx)
 
 	s->auth_req = NULL;
 	if (result == MP_AUTH_OK) {
-		logged_in(s, user);
+		logged_in(s, user, "USER");
 		return;
 	}
 	if (result == MP_AUTH_FAILED)
@@ -142,11 +203,13 @@ static void
 succeed(struct pop3_session *s, const char *user)
 {
 	char *account = mp_xstrdup(user);
+	char *mech = mp_xstrdup(mp_sasl_mech_name(s->sasl));
 
 	mp_sasl_free(&s->sasl);
 	MP_FREE(s->sasl_user);
 	s->sasl_final = false;
-	logged_in(s, account);
+	logged_in(s, account, mech);
+	free(mech);
 	free(account);
 }
 
@@ -373,4 +436,6 @@ pop3_auth_abort(struct pop3_session *s)
 {
 	mp_auth_cancel(&s->auth_req);
 	mp_sasl_free(&s->sasl);
+	mp_login_check_cancel(&s->login_check);
+	MP_FREE(s->login_account);
 }

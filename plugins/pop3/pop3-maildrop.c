@@ -41,6 +41,14 @@ struct pop3_job {
 	size_t expunged;          /* UPDATE: messages that went */
 	size_t seen;              /* UPDATE: messages marked \Seen */
 	struct ms_error seen_err; /* UPDATE: why \Seen failed, code 0 */
+	/* For the mailbox.* notifications, fired even when the session
+	 * is gone: the change committed. */
+	struct mp_server *server;
+	char *session_id;
+	uint32_t uidvalidity;
+	uint32_t *expunged_uids;
+	uint32_t *seen_uids;
+	size_t n_seen_uids;
 };
 
 /* UIDs as ranges of consecutive numbers, for the mailstore. */
@@ -84,6 +92,9 @@ job_free(struct pop3_job *job)
 {
 	drop_free(&job->drop);
 	free(job->account);
+	free(job->session_id);
+	free(job->expunged_uids);
+	free(job->seen_uids);
 	free(job);
 }
 
@@ -93,6 +104,8 @@ job_new(struct pop3_session *s)
 	struct pop3_job *job = mp_xcalloc(1, sizeof(*job));
 
 	job->s = s;
+	job->server = s->server;
+	job->session_id = mp_xstrdup(mp_conn_id(s->conn));
 	job->store = mp_server_store(s->server);
 	job->account = mp_xstrdup(s->account);
 	job->max_messages = (size_t)s->cfg->max_messages;
@@ -213,6 +226,7 @@ open_done(void *arg)
 		s->drop = job->drop;
 		job->drop = NULL;
 		s->state = POP3_S_TRANSACTION;
+		s->logged_in = true;
 		mp_conn_log(s->conn, MP_LOG_INFO,
 			    "event=pop3_login messages=%zu size=%llu",
 			    s->drop->n, (unsigned long long)s->drop->size);
@@ -262,6 +276,9 @@ expunge(struct pop3_job *job, const struct ms_uidset *set)
 		return r;
 	r = ms_message_expunge(d->mb, set, &out, &job->err);
 	job->expunged = out.n_uids;
+	job->expunged_uids = out.uids; /* taken for the notification */
+	out.uids = NULL;
+	out.n_uids = 0;
 	ms_change_list_free(&out);
 	if (r != MS_OK) {
 		/* Best effort: the messages stay, as they were. */
@@ -288,6 +305,11 @@ mark_seen(struct pop3_job *job, const struct ms_uidset *set)
 			     &job->seen_err) != MS_OK)
 		return;
 	job->seen = changed.msgs.n;
+	job->seen_uids = mp_xcalloc(job->seen > 0 ? job->seen : 1,
+				    sizeof(*job->seen_uids));
+	for (size_t i = 0; i < job->seen; i++)
+		job->seen_uids[i] = changed.msgs.v[i].uid;
+	job->n_seen_uids = job->seen;
 	ms_change_list_free(&changed);
 	ms_change_list_free(&modified);
 }
@@ -306,6 +328,7 @@ update_work(void *arg)
 			ranges_add(&seen, d->msgs[i].uid);
 	}
 	job->result = MS_OK;
+	job->uidvalidity = d->uidvalidity;
 	if (del.n > 0)
 		job->result = expunge(job, &(struct ms_uidset){del.v, del.n});
 	if (seen.n > 0)
@@ -317,6 +340,28 @@ update_work(void *arg)
 	drop_free(&job->drop);
 }
 
+/* What UPDATE committed, for scripts: the expunge (also when a failure
+ * came after it) and the \Seen that RETR left. */
+static void
+update_notify(const struct pop3_job *job)
+{
+	struct mp_lua *lua = mp_server_lua(job->server);
+	struct mp_event_who who = {"pop3", job->account, job->session_id};
+	struct mp_event_flags seen = {
+		.mailbox = "INBOX",
+		.uidvalidity = job->uidvalidity,
+		.uids = job->seen_uids,
+		.n = job->n_seen_uids,
+		.mode = MP_EVENT_FLAGS_ADD,
+		.flags = MS_FLAG_SEEN,
+	};
+
+	if (job->expunged_uids != NULL)
+		mp_event_mailbox_expunge(lua, &who, "INBOX", job->uidvalidity,
+					 job->expunged_uids, job->expunged);
+	mp_event_mailbox_flags(lua, &who, &seen);
+}
+
 static void
 update_done(void *arg)
 {
@@ -324,10 +369,12 @@ update_done(void *arg)
 	struct pop3_session *s = job->s;
 	char text[80];
 
+	update_notify(job);
 	if (s == NULL) {
 		job_free(job);
 		return;
 	}
+	s->n_expunged = job->expunged;
 	s->job = NULL;
 	if (job->seen_err.code != MS_OK)
 		mp_conn_log(s->conn, MP_LOG_WARN,
@@ -346,9 +393,20 @@ update_done(void *arg)
 		pop3_reply(s, false, "SYS/TEMP",
 			   "Deleting messages failed, they are kept");
 	}
+	s->end_reason = "quit";
 	mp_conn_close(s->conn, "quit");
 	s->quitting = true;
 	job_free(job);
+}
+
+/* What the session did, for the `logout` hook. */
+static void
+count_work(struct pop3_session *s, const struct pop3_maildrop *d)
+{
+	s->n_deleted = d->n_deleted;
+	s->n_retrieved = 0;
+	for (size_t i = 0; i < d->n; i++)
+		s->n_retrieved += d->msgs[i].retrieved;
 }
 
 void
@@ -356,6 +414,7 @@ pop3_update(struct pop3_session *s)
 {
 	struct pop3_job *job = job_new(s);
 
+	count_work(s, s->drop);
 	s->state = POP3_S_UPDATE;
 	job->drop = s->drop;
 	s->drop = NULL;
@@ -382,6 +441,7 @@ pop3_maildrop_abandon(struct pop3_session *s)
 	}
 	if (s->drop == NULL)
 		return;
+	count_work(s, s->drop);
 	mp_conn_log(s->conn, MP_LOG_INFO,
 		    "event=pop3_logout deleted=0 reason=no_quit");
 	/* Closing the index may checkpoint it (a write): not on the loop. */

@@ -3,12 +3,14 @@
 #define POP3_PRIVATE_H
 
 #include <moonpost/conn.h>
+#include <moonpost/events.h>
 #include <moonpost/plugin.h>
 
 #include "pop3-dot.h"
 #include "pop3-parser.h"
 
 struct mp_auth_request;
+struct mp_login_check;
 struct mp_sasl;
 struct ms_mailbox;
 struct ms_user;
@@ -101,6 +103,14 @@ struct pop3_session {
 	char *sasl_user;      /* the account as the auth service names it */
 	bool sasl_final;      /* waiting for the answer to SCRAM's last data */
 	struct pop3_job *job; /* opening or updating the maildrop */
+	struct mp_login_check *login_check; /* the `login` hook decides */
+	char *login_account; /* the account the `login` hook is asked about */
+	char *mechanism;     /* of the login, for the hooks */
+
+	/* For the `logout` hook: set once the session is logged in. */
+	bool logged_in;
+	const char *end_reason; /* static: "quit", "timeout"... */
+	uint64_t n_retrieved, n_deleted, n_expunged;
 
 	struct pop3_maildrop *drop; /* TRANSACTION: the snapshot */
 	bool streaming;             /* a multi-line response is under way */
@@ -108,6 +118,10 @@ struct pop3_session {
 };
 
 /* pop3-session.c */
+
+/* The session as the `login` and `logout` hooks see it (borrowed). */
+void pop3_session_info(const struct pop3_session *s,
+		       struct mp_session_info *info);
 
 /* Sends "+OK text" or "-ERR [code] text". */
 void pop3_reply(struct pop3_session *s, bool ok, const char *code,

@@ -32,6 +32,22 @@ pop3_secure(const struct pop3_session *s)
 }
 
 void
+pop3_session_info(const struct pop3_session *s, struct mp_session_info *info)
+{
+	*info = (struct mp_session_info){
+		.service = "pop3",
+		.user = s->account,
+		.session_id = mp_conn_id(s->conn),
+		.ip = mp_conn_peer_ip(s->conn),
+		.port = mp_conn_peer_port(s->conn),
+		.local_ip = mp_conn_local_ip(s->conn),
+		.local_port = mp_conn_local_port(s->conn),
+		.tls = mp_conn_is_tls(s->conn),
+		.mechanism = s->mechanism,
+	};
+}
+
+void
 pop3_reply(struct pop3_session *s, bool ok, const char *code, const char *text)
 {
 	struct mp_buf line = {0};
@@ -66,6 +82,7 @@ void
 pop3_resume(struct pop3_session *s)
 {
 	if (s->shutdown_after && !s->quitting) {
+		s->end_reason = "shutdown";
 		pop3_close_err(s, "SYS/TEMP", "Server shutting down");
 		return;
 	}
@@ -168,6 +185,7 @@ pop3_on_timeout(struct mp_conn *conn)
 	if (!s->streaming)
 		pop3_reply(s, false, NULL, "Disconnected for inactivity");
 	s->quitting = true;
+	s->end_reason = "timeout";
 }
 
 static void
@@ -178,11 +196,32 @@ pop3_on_shutdown(struct mp_conn *conn)
 	/* A login or an UPDATE under way finishes and answers first, and a
 	 * message being sent is sent whole; everything else learns now
 	 * that the server is going away. */
-	if (s->job != NULL || s->auth_req != NULL || s->streaming) {
+	if (s->job != NULL || s->auth_req != NULL || s->login_check != NULL ||
+	    s->streaming) {
 		s->shutdown_after = true;
 		return;
 	}
+	s->end_reason = "shutdown";
 	pop3_close_err(s, "SYS/TEMP", "Server shutting down");
+}
+
+/* After the maildrop: a QUIT's expunge notification goes first. */
+static void
+pop3_logout_event(struct pop3_session *s)
+{
+	struct mp_session_info info;
+	const struct mp_event_counter counters[] = {
+		{"retrieved", s->n_retrieved},
+		{"deleted", s->n_deleted},
+		{"expunged", s->n_expunged},
+	};
+
+	if (!s->logged_in)
+		return;
+	pop3_session_info(s, &info);
+	mp_event_logout(mp_server_lua(s->server), &info,
+			s->end_reason != NULL ? s->end_reason : "disconnected",
+			counters, MP_NELEMS(counters));
 }
 
 static void
@@ -193,7 +232,9 @@ pop3_on_close(struct mp_conn *conn)
 	pop3_auth_abort(s);
 	pop3_stream_end(s);
 	pop3_maildrop_abandon(s);
+	pop3_logout_event(s);
 	free(s->user);
+	free(s->mechanism);
 	free(s->account);
 	free(s->sasl_user);
 	free(s);
