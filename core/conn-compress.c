@@ -23,10 +23,12 @@
 
 #include "conn-private.h"
 
-/* Deflate settings. A 4 KB window and memLevel 5 cost ~40 KB per
- * connection instead of ~270 KB for zlib's defaults (window 15, memLevel 8)
- * and give up a few percent of ratio on mail text (measured: see the
- * commit). Inflate must take any window up to 32 KB: the client picks. */
+/* Deflate settings. A 4 KB window and memLevel 5 cost 39 KB of deflate
+ * state per connection instead of 268 KB for zlib's defaults (window 15,
+ * memLevel 8); on synthetic FETCH responses (ENVELOPE, BODYSTRUCTURE,
+ * 1.4 MB, sync flush every 8 KB) the output grows from 10.7% to 12.8% of
+ * the plain size (window 13 / memLevel 6: 71 KB, 11.5%). Inflate must take
+ * any window up to 32 KB (+40 KB): the client picks its own. */
 #define CONN_Z_LEVEL        6
 #define CONN_Z_WINDOW_BITS  12
 #define CONN_Z_MEM_LEVEL    5
@@ -39,10 +41,11 @@ struct mp_conn_zlib {
 	z_stream inf;
 	struct mp_buf raw; /* compressed input from raw_off on */
 	size_t raw_off;
-	size_t mem;     /* bytes zlib holds for this connection */
-	bool def_dirty; /* deflated since the last sync flush */
-	bool inf_more;  /* inflate filled its output: more may be pending */
-	bool inf_ended; /* the peer ended its stream (final block) */
+	size_t mem;      /* bytes zlib holds for this connection */
+	size_t mem_peak; /* the most it held */
+	bool def_dirty;  /* deflated since the last sync flush */
+	bool inf_more;   /* inflate filled its output: more may be pending */
+	bool inf_ended;  /* the peer ended its stream (final block) */
 	uint64_t in_raw, in_plain, out_plain, out_raw;
 };
 
@@ -63,6 +66,8 @@ z_alloc(voidpf opaque, uInt items, uInt size)
 		return Z_NULL;
 	h->size = n;
 	z->mem += n;
+	if (z->mem > z->mem_peak)
+		z->mem_peak = z->mem;
 	return h + 1;
 }
 
@@ -286,10 +291,10 @@ mp_conn_zlib_end(struct mp_conn *conn)
 		return;
 	mp_conn_log(conn, MP_LOG_INFO,
 		    "event=compress_stats in_compressed=%llu in_plain=%llu "
-		    "out_plain=%llu out_compressed=%llu",
+		    "out_plain=%llu out_compressed=%llu zlib_memory=%zu",
 		    (unsigned long long)z->in_raw,
 		    (unsigned long long)z->in_plain,
 		    (unsigned long long)z->out_plain,
-		    (unsigned long long)z->out_raw);
+		    (unsigned long long)z->out_raw, z->mem_peak);
 	zlib_free(&conn->z);
 }

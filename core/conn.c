@@ -136,6 +136,7 @@ teardown(struct mp_conn *conn, const char *reason)
 	conn->state = CONN_DEAD;
 	ev_io_stop(server->loop, &conn->io);
 	ev_timer_stop(server->loop, &conn->timer);
+	mp_conn_zlib_end(conn); /* logs its byte counts */
 	mp_conn_log(
 		conn, MP_LOG_INFO, "event=disconnect reason=%s",
 		mp_q(conn->close_reason != NULL ? conn->close_reason : reason));
@@ -146,7 +147,6 @@ teardown(struct mp_conn *conn, const char *reason)
 	}
 	close(conn->fd);
 	conn->fd = -1;
-	mp_conn_zlib_end(conn);
 	mp_buf_free(&conn->in);
 	mp_buf_free(&conn->out);
 	unlink_conn(conn);

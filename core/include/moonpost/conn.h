@@ -88,10 +88,12 @@ MP_API bool mp_conn_can_compress(const struct mp_conn *conn);
  * high-water mark count compressed bytes. A corrupt stream closes the
  * connection (logged). STARTTLS is refused from then on.
  *
- * Memory: about 50 KB of zlib state per compressed connection (deflate
- * with a 4 KB window and memLevel 5, about 40 KB; inflate with the 32 KB
- * window any client may use, about 40 KB), freed at close; zlib's own
- * defaults (window 15, memLevel 8) would cost about 300 KB.
+ * Memory: about 80 KB of zlib state per compressed connection, freed at
+ * close: deflate with a 4 KB window and memLevel 5 takes 39 KB, inflate
+ * with the 32 KB window any client may use takes 40 KB. zlib's defaults
+ * (window 15, memLevel 8) would take 268 KB for deflate, ~310 KB in all;
+ * on IMAP FETCH responses they send ~16% fewer bytes (10.7% of the plain
+ * size against 12.8%). The settings are constants in conn-compress.c.
  * Returns false (and changes nothing) when mp_conn_can_compress() is
  * false, which includes a second call. */
 MP_API bool mp_conn_compress(struct mp_conn *conn);
