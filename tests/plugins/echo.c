@@ -249,8 +249,11 @@ big_step(struct mp_conn *conn)
 		mp_conn_want_writable(conn);
 		return;
 	}
-	mp_conn_printf(conn, "\r\n+OK big done max_queued=%zu\r\n",
-		       s->max_queued);
+	if (s->noise)
+		mp_conn_printf(conn, "\r\n+OK big done max_queued=%zu\r\n",
+			       s->max_queued);
+	else
+		mp_conn_puts(conn, "\r\n+OK big done\r\n");
 	mp_conn_resume(conn);
 }
 
