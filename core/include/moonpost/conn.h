@@ -95,7 +95,8 @@ MP_API bool mp_conn_can_compress(const struct mp_conn *conn);
  * on IMAP FETCH responses they send ~16% fewer bytes (10.7% of the plain
  * size against 12.8%). The settings are constants in conn-compress.c.
  * Returns false (and changes nothing) when mp_conn_can_compress() is
- * false, which includes a second call. */
+ * false, which includes a second call, or when zlib cannot allocate its
+ * state (logged). */
 MP_API bool mp_conn_compress(struct mp_conn *conn);
 /* True once mp_conn_compress() succeeded. */
 MP_API bool mp_conn_is_compressed(const struct mp_conn *conn);
