@@ -107,7 +107,7 @@ mp_conn_can_starttls(const struct mp_conn *conn)
 {
 	return conn->listener->rec.tls == MP_TLS_STARTTLS &&
 	       conn->tls != NULL && conn->ssl == NULL && !conn->starttls &&
-	       conn->state == CONN_OPEN;
+	       conn->z == NULL && conn->state == CONN_OPEN;
 }
 
 bool
@@ -170,7 +170,10 @@ mp_conn_write(struct mp_conn *conn, const void *data, size_t len)
 {
 	if (conn->state == CONN_CLOSING || conn->state == CONN_DEAD)
 		return;
-	mp_buf_append(&conn->out, data, len);
+	if (conn->z != NULL)
+		mp_conn_zlib_write(conn, data, len);
+	else
+		mp_buf_append(&conn->out, data, len);
 	mp_conn_schedule(conn);
 }
 
@@ -188,7 +191,15 @@ mp_conn_printf(struct mp_conn *conn, const char *fmt, ...)
 	if (conn->state == CONN_CLOSING || conn->state == CONN_DEAD)
 		return;
 	va_start(ap, fmt);
-	mp_buf_vprintf(&conn->out, fmt, ap);
+	if (conn->z != NULL) {
+		struct mp_buf text = {0};
+
+		mp_buf_vprintf(&text, fmt, ap);
+		mp_conn_zlib_write(conn, text.data, text.len);
+		mp_buf_free(&text);
+	} else {
+		mp_buf_vprintf(&conn->out, fmt, ap);
+	}
 	va_end(ap);
 	mp_conn_schedule(conn);
 }

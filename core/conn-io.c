@@ -111,10 +111,11 @@ tls_write(struct mp_conn *conn, const char *data, size_t len)
 	return -1;
 }
 
-bool
-mp_conn_io_flush(struct mp_conn *conn)
+/* Writes queued output until the socket takes no more; false on a fatal
+ * error. */
+static bool
+write_queued(struct mp_conn *conn)
 {
-	conn->write_blocked = false;
 	while (conn->out_off < conn->out.len) {
 		const char *p = conn->out.data + conn->out_off;
 		size_t len = conn->out.len - conn->out_off;
@@ -128,6 +129,22 @@ mp_conn_io_flush(struct mp_conn *conn)
 		}
 		conn->out_off += (size_t)n;
 	}
+	return true;
+}
+
+bool
+mp_conn_io_flush(struct mp_conn *conn)
+{
+	conn->write_blocked = false;
+	if (!write_queued(conn))
+		return false;
+	/* Compressed output: once the queue has drained, end the deflate
+	 * block so the peer gets everything written so far. Flushing only
+	 * then, not on every write, keeps blocks long while a large
+	 * response streams into a slow socket. */
+	if (conn->out_off == conn->out.len && mp_conn_zlib_sync(conn) &&
+	    !write_queued(conn))
+		return false;
 	if (conn->out_off == conn->out.len) {
 		mp_buf_free(&conn->out);
 		conn->out_off = 0;

@@ -54,6 +54,7 @@ struct mp_conn {
 	uint8_t limit_key[16];
 
 	SSL *ssl;
+	struct mp_conn_zlib *z; /* DEFLATE streams once compressed */
 	struct mp_framer framer;
 	struct mp_buf in;  /* unconsumed input; released when empty */
 	struct mp_buf out; /* unsent output from out_off on; released when
@@ -61,18 +62,21 @@ struct mp_conn {
 	size_t out_off;
 	uint64_t timeout_ms;
 
-	bool opened;               /* on_open was called: on_close is owed */
-	bool paused;               /* the plugin holds input */
-	bool starttls;             /* upgrade once output is flushed */
-	bool want_writable;        /* the plugin waits for on_writable */
-	bool in_callback;          /* inside a plugin callback */
+	bool opened;         /* on_open was called: on_close is owed */
+	bool paused;         /* the plugin holds input */
+	bool starttls;       /* upgrade once output is flushed */
+	bool want_writable;  /* the plugin waits for on_writable */
+	bool in_callback;    /* inside a plugin callback */
 	bool resume_pending; /* mp_conn_resume() ran inside the callback */
-	bool peer_eof;             /* the client closed its side */
-	bool write_blocked;        /* last write hit EAGAIN / WANT_WRITE */
+	bool peer_eof;       /* the client closed its side */
+	bool write_blocked;  /* last write hit EAGAIN / WANT_WRITE */
 	bool tls_write_wants_read; /* SSL_write needs the socket readable */
 	bool tls_read_wants_write; /* SSL_read needs it writable */
 	int hs_want;               /* the handshake waits for EV_READ/WRITE */
 	bool on_work_list;
+	bool dispatching;     /* inside dispatch(): framing a buffer */
+	bool compress_switch; /* what dispatch() has not framed yet is
+				 compressed */
 
 	const char *action;
 	const char *close_reason;
@@ -98,6 +102,26 @@ enum mp_status mp_conn_io_handshake(struct mp_conn *conn);
 bool mp_conn_io_tls_start(struct mp_conn *conn);
 /* Sends close_notify once, without waiting for the peer's. */
 void mp_conn_io_tls_shutdown(struct mp_conn *conn);
+
+/* conn-compress.c: the DEFLATE layer (conn->z). */
+
+struct mp_conn_zlib;
+
+/* Deflates len bytes into the output queue. */
+void mp_conn_zlib_write(struct mp_conn *conn, const void *data, size_t len);
+/* Ends the current deflate block with a sync flush, into the output queue,
+ * when anything was deflated since the last one; true when it did. */
+bool mp_conn_zlib_sync(struct mp_conn *conn);
+/* Buffers compressed input for mp_conn_zlib_inflate(). */
+void mp_conn_zlib_feed(struct mp_conn *conn, const char *data, size_t len);
+/* True when inflating may produce more input now. */
+bool mp_conn_zlib_has_input(const struct mp_conn *conn);
+/* Inflates buffered input into out (at most size bytes, *produced_r
+ * of them). False on a corrupt or ended stream, with *error_r (static). */
+bool mp_conn_zlib_inflate(struct mp_conn *conn, char *out, size_t size,
+			  size_t *produced_r, const char **error_r);
+/* Logs the byte counts and frees the streams; no-op when not compressed. */
+void mp_conn_zlib_end(struct mp_conn *conn);
 
 /* conn.c */
 

@@ -29,6 +29,12 @@
 #define CONN_DEFAULT_TIMEOUT_MS (5 * 60 * 1000)
 /* Passes over one connection per event before yielding to others. */
 #define CONN_MAX_ROUNDS 4
+/* Compressed input is inflated in pieces of this size, and at most
+ * CONN_INFLATE_BUDGET bytes of it per pass: a decompression bomb (1000:1
+ * for zeros) then costs loop rounds shared with other connections, not
+ * memory. */
+#define CONN_INFLATE_PIECE  16384
+#define CONN_INFLATE_BUDGET (256 * 1024)
 
 static void conn_run(struct mp_conn *conn);
 
@@ -47,9 +53,12 @@ input_limit(const struct mp_conn *conn)
 static bool
 reading_wanted(const struct mp_conn *conn)
 {
+	/* Compressed input still to inflate is read no further: the
+	 * socket buffer, not our memory, holds what the peer sends. */
 	return conn->state == CONN_OPEN && !conn->paused && !conn->starttls &&
 	       !conn->peer_eof && out_pending(conn) < MP_CONN_HIGH_WATER &&
-	       conn->in.len < input_limit(conn);
+	       conn->in.len < input_limit(conn) &&
+	       !mp_conn_zlib_has_input(conn);
 }
 
 static void
@@ -94,6 +103,7 @@ arm_timer(struct mp_conn *conn, uint64_t ms)
 static void
 conn_free(struct mp_conn *conn)
 {
+	mp_conn_zlib_end(conn);
 	mp_config_unref(&conn->config);
 	mp_tls_unref(&conn->tls);
 	free(conn->user);
@@ -126,6 +136,7 @@ teardown(struct mp_conn *conn, const char *reason)
 	conn->state = CONN_DEAD;
 	ev_io_stop(server->loop, &conn->io);
 	ev_timer_stop(server->loop, &conn->timer);
+	mp_conn_zlib_end(conn); /* logs its byte counts */
 	mp_conn_log(
 		conn, MP_LOG_INFO, "event=disconnect reason=%s",
 		mp_q(conn->close_reason != NULL ? conn->close_reason : reason));
@@ -221,7 +232,8 @@ dispatch(struct mp_conn *conn, const char *data, size_t len)
 	bool stall = false;
 	struct mp_frame frame;
 
-	while (!stall && may_dispatch(conn)) {
+	conn->dispatching = true;
+	while (!stall && may_dispatch(conn) && !conn->compress_switch) {
 		mp_framer_next(&conn->framer, data + off, len - off, &frame);
 		if (frame.kind == MP_FRAME_NEED_MORE)
 			break;
@@ -230,6 +242,14 @@ dispatch(struct mp_conn *conn, const char *data, size_t len)
 			continue;
 		}
 		off += deliver_frame(conn, &frame, &stall);
+	}
+	conn->dispatching = false;
+	/* The plugin turned compression on: what follows its command is
+	 * compressed, even if it came before the client saw the reply. */
+	if (conn->compress_switch) {
+		conn->compress_switch = false;
+		mp_conn_zlib_feed(conn, data + off, len - off);
+		off = len;
 	}
 	/* Whatever came in plaintext behind STARTTLS is thrown away: it was
 	 * sent before the upgrade and cannot be trusted after it. */
@@ -270,6 +290,49 @@ take_input(struct mp_conn *conn, const char *data, size_t len)
 		mp_buf_append(&conn->in, data + used, len - used);
 }
 
+/* Checks the input buffer after adding to it; false when it overflowed
+ * and the connection is closing. */
+static bool
+input_fits(struct mp_conn *conn)
+{
+	if (conn->in.len < input_limit(conn))
+		return true;
+	mp_conn_log(conn, MP_LOG_WARN, "event=input_overflow");
+	begin_close(conn, "input overflow");
+	return false;
+}
+
+/* Inflates compressed input and hands it to the plugin for as long as it
+ * takes it, CONN_INFLATE_BUDGET bytes at most (more_to_do() brings us
+ * back for the rest). */
+static void
+inflate_input(struct mp_conn *conn)
+{
+	char piece[CONN_INFLATE_PIECE];
+	size_t budget = CONN_INFLATE_BUDGET;
+
+	while (budget > 0 && mp_conn_zlib_has_input(conn) &&
+	       may_dispatch(conn)) {
+		const char *error = NULL;
+		size_t n;
+
+		if (!mp_conn_zlib_inflate(conn, piece, sizeof(piece), &n,
+					  &error)) {
+			mp_conn_log(conn, MP_LOG_WARN,
+				    "event=inflate_error error=%s",
+				    mp_q(error));
+			begin_close(conn, "corrupt compressed input");
+			return;
+		}
+		if (n == 0)
+			break; /* all input went into zlib's state */
+		budget -= n < budget ? n : budget;
+		take_input(conn, piece, n);
+		if (!input_fits(conn))
+			return;
+	}
+}
+
 static void
 conn_read(struct mp_conn *conn)
 {
@@ -290,11 +353,13 @@ conn_read(struct mp_conn *conn)
 		}
 		if (conn->timeout_ms > 0)
 			ev_timer_again(conn->server->loop, &conn->timer);
-		take_input(conn, scratch, (size_t)n);
-		if (conn->in.len >= input_limit(conn)) {
-			mp_conn_log(conn, MP_LOG_WARN, "event=input_overflow");
-			begin_close(conn, "input overflow");
-			return;
+		if (conn->z != NULL) {
+			mp_conn_zlib_feed(conn, scratch, (size_t)n);
+			inflate_input(conn);
+		} else {
+			take_input(conn, scratch, (size_t)n);
+			if (!input_fits(conn))
+				return;
 		}
 		/* Plain sockets are level-triggered: the loop calls again.
 		 * TLS may hold decrypted bytes the socket no longer shows. */
@@ -398,7 +463,8 @@ more_to_do(const struct mp_conn *conn)
 	if (conn->ssl != NULL && SSL_has_pending(conn->ssl) &&
 	    reading_wanted(conn))
 		return true;
-	return conn->in.len > 0 && may_dispatch(conn);
+	return (conn->in.len > 0 || mp_conn_zlib_has_input(conn)) &&
+	       may_dispatch(conn);
 }
 
 static void
@@ -409,6 +475,7 @@ conn_run(struct mp_conn *conn)
 	for (round = 0; round < CONN_MAX_ROUNDS; round++) {
 		if (conn->state == CONN_OPEN) {
 			dispatch_buffered(conn);
+			inflate_input(conn);
 			if (conn->ssl != NULL && SSL_has_pending(conn->ssl))
 				conn_read(conn);
 		}

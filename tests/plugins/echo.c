@@ -39,6 +39,9 @@ struct echo_session {
 	uint64_t bytes_left;
 	uint32_t sum;
 	uint64_t big_left;
+	bool noise; /* BIG writes pseudo-random bytes, not 'x' */
+	uint32_t noise_state;
+	size_t max_queued; /* the most output seen queued during BIG */
 	char hook_arg[256];
 };
 
@@ -213,6 +216,18 @@ cmd_auth(struct mp_conn *conn, const char *arg)
 	return s->auth != NULL ? MP_AGAIN : MP_OK;
 }
 
+/* xorshift32 from seed 1: incompressible output the test can regenerate. */
+static void
+noise_fill(struct echo_session *s, char *chunk, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		s->noise_state ^= s->noise_state << 13;
+		s->noise_state ^= s->noise_state >> 17;
+		s->noise_state ^= s->noise_state << 5;
+		chunk[i] = (char)(s->noise_state & 0xff);
+	}
+}
+
 static void
 big_step(struct mp_conn *conn)
 {
@@ -223,23 +238,37 @@ big_step(struct mp_conn *conn)
 	while (s->big_left > 0 && !mp_conn_output_full(conn)) {
 		size_t n = s->big_left < sizeof(chunk) ? (size_t)s->big_left
 						       : sizeof(chunk);
+		if (s->noise)
+			noise_fill(s, chunk, n);
 		mp_conn_write(conn, chunk, n);
 		s->big_left -= n;
+		if (mp_conn_output_size(conn) > s->max_queued)
+			s->max_queued = mp_conn_output_size(conn);
 	}
 	if (s->big_left > 0) {
 		mp_conn_want_writable(conn);
 		return;
 	}
-	mp_conn_puts(conn, "\r\n+OK big done\r\n");
+	if (s->noise)
+		mp_conn_printf(conn, "\r\n+OK big done max_queued=%zu\r\n",
+			       s->max_queued);
+	else
+		mp_conn_puts(conn, "\r\n+OK big done\r\n");
 	mp_conn_resume(conn);
 }
 
+/* BIG n: n bytes of 'x'; NOISE n: n pseudo-random bytes. */
 static enum mp_status
-cmd_big(struct mp_conn *conn, const char *arg)
+cmd_big(struct mp_conn *conn, const char *arg, bool noise)
 {
-	session(conn)->big_left = strtoull(arg, NULL, 10);
+	struct echo_session *s = session(conn);
+
+	s->big_left = strtoull(arg, NULL, 10);
+	s->noise = noise;
+	s->noise_state = 1;
+	s->max_queued = 0;
 	big_step(conn);
-	return session(conn)->big_left > 0 ? MP_AGAIN : MP_OK;
+	return s->big_left > 0 ? MP_AGAIN : MP_OK;
 }
 
 static enum mp_status
@@ -267,15 +296,31 @@ cmd_starttls(struct mp_conn *conn)
 	return MP_OK;
 }
 
+/* As IMAP COMPRESS DEFLATE: the OK leaves uncompressed, then both
+ * directions are compressed. */
+static enum mp_status
+cmd_compress(struct mp_conn *conn)
+{
+	if (!mp_conn_can_compress(conn)) {
+		mp_conn_puts(conn, "-ERR compression not available\r\n");
+		return MP_OK;
+	}
+	mp_conn_puts(conn, "+OK DEFLATE active\r\n");
+	if (!mp_conn_compress(conn))
+		return MP_ERROR;
+	return MP_OK;
+}
+
 static enum mp_status
 cmd_peer(struct mp_conn *conn)
 {
 	const struct mp_cfg_listener *l = mp_conn_listener(conn);
 
 	mp_conn_printf(
-		conn, "+OK ip=%s loopback=%d listener=%s tls=%s\r\n",
+		conn, "+OK ip=%s loopback=%d listener=%s tls=%s deflate=%d\r\n",
 		mp_conn_peer_ip(conn), mp_conn_is_loopback(conn), l->name,
-		mp_conn_is_tls(conn) ? mp_conn_tls_version(conn) : "none");
+		mp_conn_is_tls(conn) ? mp_conn_tls_version(conn) : "none",
+		mp_conn_is_compressed(conn));
 	return MP_OK;
 }
 
@@ -316,6 +361,8 @@ echo_line(struct mp_conn *conn, const char *data, size_t len, unsigned flags)
 		return cmd_starttls(conn);
 	if (is_cmd(line, len, "PEER", &arg))
 		return cmd_peer(conn);
+	if (is_cmd(line, len, "COMPRESS", &arg))
+		return cmd_compress(conn);
 	if (is_cmd(line, len, "BYTES", &arg))
 		return cmd_bytes(conn, arg);
 	if (is_cmd(line, len, "SLOW", &arg))
@@ -325,7 +372,9 @@ echo_line(struct mp_conn *conn, const char *data, size_t len, unsigned flags)
 	if (is_cmd(line, len, "AUTH", &arg))
 		return cmd_auth(conn, arg);
 	if (is_cmd(line, len, "BIG", &arg))
-		return cmd_big(conn, arg);
+		return cmd_big(conn, arg, false);
+	if (is_cmd(line, len, "NOISE", &arg))
+		return cmd_big(conn, arg, true);
 	mp_conn_printf(conn, "%s %s\r\n",
 		       (flags & MP_LINE_BARE_LF) ? "+LF" : "+OK", line);
 	return MP_OK;
