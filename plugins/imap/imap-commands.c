@@ -23,15 +23,9 @@
 #define ID_VALUE_MAX 1024
 
 static const struct imap_cmd_def *const cmd_tables[] = {
-	imap_session_cmds,
-	imap_auth_cmds,
-	imap_view_cmds,
-	imap_mailbox_cmds,
-	imap_list_cmds,
-	imap_store_cmds,
-	imap_copy_cmds,
-	imap_fetch_cmds,
-	imap_append_cmds,
+	imap_session_cmds, imap_auth_cmds,  imap_view_cmds,
+	imap_mailbox_cmds, imap_list_cmds,  imap_store_cmds,
+	imap_copy_cmds,    imap_fetch_cmds, imap_append_cmds,
 };
 
 static const struct imap_cmd_def *
@@ -267,6 +261,38 @@ cmd_idle(struct imap_session *s, const struct imap_command *cmd)
 	return MP_OK;
 }
 
+/* --- COMPRESS (RFC 4978) ------------------------------------------------ */
+
+static enum mp_status
+cmd_compress(struct imap_session *s, const struct imap_command *cmd)
+{
+	if (cmd->count != 1 || cmd->args[0].type != IMAP_ARG_ATOM) {
+		imap_cmd_bad(s, NULL, "COMPRESS needs a mechanism name");
+		return MP_OK;
+	}
+	if (!imap_arg_atom_equals(&cmd->args[0], "DEFLATE")) {
+		imap_cmd_done(s, "NO", "CANNOT",
+			      "Unknown compression mechanism");
+		return MP_OK;
+	}
+	/* Already on, or a TLS upgrade under way (RFC 4978 3). */
+	if (!mp_conn_can_compress(s->conn)) {
+		imap_cmd_done(s, "NO", "COMPRESSIONACTIVE",
+			      "Compression is already active");
+		return MP_OK;
+	}
+	/* The OK goes out as it is; everything after it is compressed,
+	 * both ways (the core treats what the client pipelined after the
+	 * command as compressed, as Dovecot does). */
+	imap_cmd_done(s, "OK", NULL, "DEFLATE active");
+	if (!mp_conn_compress(s->conn)) {
+		/* zlib had no memory: the client already compresses, so
+		 * nothing it sends can be read any more. */
+		imap_bye(s, "Cannot start compression");
+	}
+	return MP_OK;
+}
+
 const struct imap_cmd_def imap_session_cmds[] = {
 	{"CAPABILITY", IMAP_S_ANY, IMAP_CMD_NO_ARGS, cmd_capability},
 	{"NOOP", IMAP_S_ANY, IMAP_CMD_NO_ARGS, cmd_noop},
@@ -276,5 +302,6 @@ const struct imap_cmd_def imap_session_cmds[] = {
 	{"NAMESPACE", IMAP_S_LOGIN, IMAP_CMD_NO_ARGS, cmd_namespace},
 	{"CHECK", IMAP_S_SELECTED, IMAP_CMD_NO_ARGS, cmd_noop},
 	{"IDLE", IMAP_S_LOGIN, IMAP_CMD_NO_ARGS, cmd_idle},
+	{"COMPRESS", IMAP_S_LOGIN, 0, cmd_compress},
 	{NULL, 0, 0, NULL},
 };

@@ -310,7 +310,9 @@ imap_capabilities(const struct imap_session *s, struct mp_buf *out)
 			 " LIST-EXTENDED LIST-STATUS STATUS=SIZE QUOTA"
 			 " QUOTA=RES-STORAGE QUOTA=RES-MESSAGE UIDPLUS MOVE"
 			 " BINARY");
-	if (s->cfg->append_limit > 0) /* RFC 7889 */
+	if (mp_conn_can_compress(s->conn))
+		mp_buf_puts(out, " COMPRESS=DEFLATE"); /* RFC 4978 */
+	if (s->cfg->append_limit > 0)                  /* RFC 7889 */
 		mp_buf_printf(out, " APPENDLIMIT=%lld",
 			      (long long)s->cfg->append_limit);
 }

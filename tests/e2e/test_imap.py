@@ -17,6 +17,7 @@ import smtplib
 import socket
 import subprocess
 import sys
+import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
@@ -503,6 +504,67 @@ class Mailbox(Base):
         c.send("NOTDONE\r\n")
         self.assertEqual(c.line(), "i2 BAD Expected DONE")
         c.ok("NOOP")
+
+    def test_compress_round_trip(self):
+        body = b"".join(b"line %05d of a message that compresses well\r\n" % i
+                        for i in range(20000))
+        self.deliver(message("big").replace(b"Hello.\r\n", body))
+        c = self.session()
+        self.assertIn("COMPRESS=DEFLATE", c.ok("CAPABILITY")[0])
+        _, tagged = c.run("COMPRESS X-LZ")
+        self.assertEqual(tagged, "NO [CANNOT] Unknown compression mechanism")
+        _, tagged = c.run("COMPRESS DEFLATE")
+        self.assertEqual(tagged, "OK DEFLATE active")
+        self.assertEqual(c.buf, b"")
+        out = zlib.compressobj(wbits=-15)
+        inflate = zlib.decompressobj(wbits=-15)
+        plain = bytearray()
+
+        def send(text):
+            c.sock.sendall(out.compress(text.encode()) +
+                           out.flush(zlib.Z_SYNC_FLUSH))
+
+        def until(tag):
+            lines = []
+            while True:
+                i = plain.find(b"\r\n")
+                if i < 0:
+                    chunk = c.sock.recv(65536)
+                    self.assertTrue(chunk, "closed")
+                    plain.extend(inflate.decompress(chunk))
+                    continue
+                line = bytes(plain[:i]).decode()
+                del plain[:i + 2]
+                m = re.search(r"\{(\d+)\}$", line)
+                if m:
+                    n = int(m.group(1))
+                    while len(plain) < n:
+                        plain.extend(inflate.decompress(c.sock.recv(65536)))
+                    lines.append((line, bytes(plain[:n])))
+                    del plain[:n]
+                    continue
+                if line.startswith(tag + " "):
+                    return lines, line
+                lines.append(line)
+
+        # Pipelined, compressed: each answered, in order.
+        send("z1 SELECT INBOX\r\nz2 NOOP\r\n")
+        untagged, tagged = until("z1")
+        self.assertEqual(tagged, "z1 OK [READ-WRITE] Select completed")
+        self.assertIn("* 1 EXISTS", untagged)
+        _, tagged = until("z2")
+        self.assertEqual(tagged, "z2 OK NOOP completed")
+        send("z3 FETCH 1 BODY.PEEK[TEXT]\r\n")
+        lines, tagged = until("z3")
+        self.assertEqual(tagged, "z3 OK FETCH completed")
+        self.assertEqual(lines[0][1], body)
+        send("z4 COMPRESS DEFLATE\r\n")
+        _, tagged = until("z4")
+        self.assertEqual(tagged, "z4 NO [COMPRESSIONACTIVE] Compression is "
+                                 "already active")
+        send("z5 LOGOUT\r\n")
+        until("z5")
+        self.d.wait_log(r"event=compress_stats in_compressed=\d+")
 
     def test_shutdown_sends_bye(self):
         c = self.session()
