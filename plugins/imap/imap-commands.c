@@ -32,6 +32,7 @@ static const struct imap_cmd_def *const cmd_tables[] = {
 	imap_copy_cmds,
 	imap_fetch_cmds,
 	imap_append_cmds,
+	imap_search_cmds,
 };
 
 static const struct imap_cmd_def *

@@ -309,7 +309,7 @@ imap_capabilities(const struct imap_session *s, struct mp_buf *out)
 			 " CHILDREN SPECIAL-USE CREATE-SPECIAL-USE"
 			 " LIST-EXTENDED LIST-STATUS STATUS=SIZE QUOTA"
 			 " QUOTA=RES-STORAGE QUOTA=RES-MESSAGE UIDPLUS MOVE"
-			 " BINARY");
+			 " BINARY ESEARCH SEARCHRES");
 	if (s->cfg->append_limit > 0) /* RFC 7889 */
 		mp_buf_printf(out, " APPENDLIMIT=%lld",
 			      (long long)s->cfg->append_limit);
