@@ -117,8 +117,8 @@ class TestSearch(Base):
         # Sets, OR and NOT nesting.
         self.assertEqual(self.nums(c, "SEARCH 2:3"), [2, 3])
         self.assertEqual(self.nums(c, "SEARCH 4:*"), [4, 5])
-        self.assertEqual(self.nums(c, "SEARCH OR FROM bob (SEEN NOT ANSWERED)"),
-                         [1, 2])
+        self.assertEqual(
+            self.nums(c, "SEARCH OR FROM bob (SEEN NOT ANSWERED)"), [1, 2])
         self.assertEqual(self.nums(c, "SEARCH NOT (OR SEEN FLAGGED)"), [4, 5])
         self.assertEqual(
             self.nums(c, "SEARCH OR OR FROM carol FROM dave NOT NOT 1"),
@@ -130,9 +130,8 @@ class TestSearch(Base):
         self.assertEqual(search_result(u),
                          "* SEARCH " + " ".join(map(str, self.uids)))
         self.assertEqual(t, "OK UID SEARCH completed")
-        self.assertEqual(
-            self.nums(c, "UID SEARCH UID %d:%d" % (self.uids[1], self.uids[3])),
-            self.uids[1:4])
+        text = "UID SEARCH UID %d:%d" % (self.uids[1], self.uids[3])
+        self.assertEqual(self.nums(c, text), self.uids[1:4])
         self.assertEqual(self.nums(c, "UID SEARCH 5"), [self.uids[4]])
         self.assertEqual(self.nums(c, "UID SEARCH UID 9999"), [])
         self.assertEqual(self.nums(c, "UID SEARCH UID *"), [self.uids[4]])
