@@ -23,9 +23,9 @@
 #define ID_VALUE_MAX 1024
 
 static const struct imap_cmd_def *const cmd_tables[] = {
-	imap_session_cmds, imap_auth_cmds,  imap_view_cmds,
-	imap_mailbox_cmds, imap_list_cmds,  imap_store_cmds,
-	imap_copy_cmds,    imap_fetch_cmds, imap_append_cmds,
+	imap_session_cmds, imap_auth_cmds,   imap_view_cmds, imap_mailbox_cmds,
+	imap_list_cmds,    imap_store_cmds,  imap_copy_cmds, imap_fetch_cmds,
+	imap_append_cmds,  imap_search_cmds,
 };
 
 static const struct imap_cmd_def *
