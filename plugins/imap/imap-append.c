@@ -47,7 +47,7 @@ struct append_job {
 	char *mailbox; /* for the log */
 	uint64_t size;
 	uint32_t uid, uidvalidity;
-	uint32_t flags;  /* for the mailbox.append hook */
+	uint32_t flags; /* for the mailbox.append hook */
 	char *keywords;
 	enum ms_result result;
 	struct ms_error err;

@@ -320,8 +320,7 @@ cmd_authenticate(struct imap_session *s, const struct imap_command *cmd)
 	mp_buf_free(&in);
 	/* Input goes on for the exchange's lines; a password check holds
 	 * it (imap_auth_line returns MP_AGAIN meanwhile). */
-	return s->auth_req != NULL || s->login_check != NULL ? MP_AGAIN
-							   : MP_OK;
+	return s->auth_req != NULL || s->login_check != NULL ? MP_AGAIN : MP_OK;
 }
 
 enum mp_status
@@ -351,8 +350,7 @@ imap_auth_line(struct imap_session *s, const char *line, size_t len,
 	if (decode(s, line, len, &in))
 		step(s, in.data, in.len, true);
 	mp_buf_free(&in);
-	return s->auth_req != NULL || s->login_check != NULL ? MP_AGAIN
-							   : MP_OK;
+	return s->auth_req != NULL || s->login_check != NULL ? MP_AGAIN : MP_OK;
 }
 
 void

@@ -284,8 +284,9 @@ void imap_event_logout(struct imap_session *s);
 void imap_event_expunge(struct imap_session *s, const char *mailbox,
 			uint32_t uidvalidity, const uint32_t *uids, size_t n);
 void imap_event_flags(struct imap_session *s, const char *mailbox,
-		      uint32_t uidvalidity, const struct ms_change_list *changed,
-		      int mode, uint32_t flags, const struct mp_strlist *keywords);
+		      uint32_t uidvalidity,
+		      const struct ms_change_list *changed, int mode,
+		      uint32_t flags, const struct mp_strlist *keywords);
 void imap_event_append(struct imap_session *s, const char *mailbox,
 		       uint32_t uidvalidity, uint32_t uid, uint64_t size,
 		       uint32_t flags, const char *keywords);
