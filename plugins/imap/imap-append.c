@@ -47,6 +47,8 @@ struct append_job {
 	char *mailbox; /* for the log */
 	uint64_t size;
 	uint32_t uid, uidvalidity;
+	uint32_t flags; /* for the mailbox.append hook */
+	char *keywords;
 	enum ms_result result;
 	struct ms_error err;
 };
@@ -444,6 +446,18 @@ parse_args(struct imap_session *s, const struct imap_command *cmd,
 	return aa->msg != NULL;
 }
 
+/* Space-separated, as the hooks take them. */
+static char *
+join_keywords(const struct mp_strlist *kw)
+{
+	struct mp_buf b = {0};
+
+	mp_buf_puts(&b, "");
+	for (size_t i = 0; i < kw->n; i++)
+		mp_buf_printf(&b, "%s%s", i > 0 ? " " : "", kw->v[i]);
+	return mp_buf_steal(&b);
+}
+
 /* --- the commit ---------------------------------------------------------- */
 
 static void
@@ -465,6 +479,7 @@ append_done(void *arg)
 
 	if (s == NULL) {
 		free(job->mailbox);
+		free(job->keywords);
 		free(job);
 		return;
 	}
@@ -476,6 +491,8 @@ append_done(void *arg)
 			    (unsigned long long)job->size);
 		/* RFC 4315 3. imap_cmd_done() reports the new message as
 		 * EXISTS first when it went to the selected mailbox. */
+		imap_event_append(s, job->mailbox, job->uidvalidity, job->uid,
+				  job->size, job->flags, job->keywords);
 		snprintf(buf, sizeof(buf), "APPENDUID %u %u", job->uidvalidity,
 			 job->uid);
 		imap_cmd_done(s, "OK", buf, "APPEND completed");
@@ -484,6 +501,7 @@ append_done(void *arg)
 		imap_cmd_done(s, "NO", code, text);
 	}
 	free(job->mailbox);
+	free(job->keywords);
 	free(job);
 }
 
@@ -568,6 +586,8 @@ cmd_append(struct imap_session *s, const struct imap_command *cmd)
 	job->size = ms_append_size(job->ma);
 	job->mailbox = aa.mailbox;
 	aa.mailbox = NULL;
+	job->flags = aa.flags;
+	job->keywords = join_keywords(&aa.keywords);
 	MP_FREE(s->append);
 	args_free(&aa);
 	s->job = &job->head;

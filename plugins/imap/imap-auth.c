@@ -16,6 +16,7 @@
 
 #include <moonpost/auth.h>
 #include <moonpost/base64.h>
+#include <moonpost/events.h>
 #include <moonpost/log.h>
 #include <moonpost/sasl.h>
 #include <moonpost/server.h>
@@ -37,23 +38,6 @@ auth_info(const struct imap_session *s, const char *mechanism)
 		.session = mp_conn_id(s->conn),
 		.mechanism = mechanism,
 	};
-}
-
-/* The password was right: open the account and answer. */
-static void
-logged_in(struct imap_session *s, const char *account)
-{
-	struct mp_buf text = {0};
-
-	if (!imap_session_login(s, account)) {
-		imap_cmd_done(s, "NO", "UNAVAILABLE",
-			      "Cannot open the mailbox, try again later");
-		return;
-	}
-	mp_buf_puts(&text, "CAPABILITY ");
-	imap_capabilities(s, &text);
-	imap_cmd_done(s, "OK", text.data, "Logged in");
-	mp_buf_free(&text);
 }
 
 static void
@@ -93,7 +77,7 @@ login_done(enum mp_auth_result result, const char *user, void *ctx)
 
 	s->auth_req = NULL;
 	if (result == MP_AUTH_OK)
-		logged_in(s, user);
+		imap_event_login(s, user, "LOGIN");
 	else
 		auth_failed(s, result);
 }
@@ -154,9 +138,11 @@ static void
 succeed(struct imap_session *s, const char *user)
 {
 	char *account = mp_xstrdup(user);
+	char *mech = mp_xstrdup(mp_sasl_mech_name(s->sasl));
 
 	end_exchange(s);
-	logged_in(s, account);
+	imap_event_login(s, account, mech);
+	free(mech);
 	free(account);
 }
 
@@ -334,7 +320,7 @@ cmd_authenticate(struct imap_session *s, const struct imap_command *cmd)
 	mp_buf_free(&in);
 	/* Input goes on for the exchange's lines; a password check holds
 	 * it (imap_auth_line returns MP_AGAIN meanwhile). */
-	return s->auth_req != NULL ? MP_AGAIN : MP_OK;
+	return s->auth_req != NULL || s->login_check != NULL ? MP_AGAIN : MP_OK;
 }
 
 enum mp_status
@@ -354,7 +340,8 @@ imap_auth_line(struct imap_session *s, const char *line, size_t len,
 			fail(s, "NO", "AUTHENTICATIONFAILED", TEXT_FAILED);
 		else
 			succeed(s, s->sasl_user);
-		return MP_OK;
+		/* The `login` hook may still be deciding. */
+		return s->login_check != NULL ? MP_AGAIN : MP_OK;
 	}
 	if (len == 1 && line[0] == '*') {
 		fail(s, "BAD", NULL, "Authentication cancelled");
@@ -363,13 +350,14 @@ imap_auth_line(struct imap_session *s, const char *line, size_t len,
 	if (decode(s, line, len, &in))
 		step(s, in.data, in.len, true);
 	mp_buf_free(&in);
-	return s->auth_req != NULL ? MP_AGAIN : MP_OK;
+	return s->auth_req != NULL || s->login_check != NULL ? MP_AGAIN : MP_OK;
 }
 
 void
 imap_auth_abort(struct imap_session *s)
 {
 	mp_auth_cancel(&s->auth_req);
+	mp_login_check_cancel(&s->login_check);
 	mp_sasl_free(&s->sasl);
 }
 

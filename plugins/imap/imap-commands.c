@@ -108,6 +108,7 @@ cmd_logout(struct imap_session *s, const struct imap_command *cmd)
 	imap_cmd_ok(s);
 	mp_conn_close(s->conn, "logout");
 	s->quitting = true;
+	s->end_reason = "logout";
 	s->state = IMAP_S_LOGOUT;
 	return MP_OK;
 }

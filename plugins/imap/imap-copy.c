@@ -30,6 +30,9 @@ struct copy_job {
 	/* results */
 	struct ms_change_list out;
 	uint32_t dest_uidvalidity;
+	/* The copies as stored, for the mailbox.append hook. */
+	struct ms_user *user;
+	struct ms_msg_list copies;
 	enum ms_result result;
 	struct ms_error err;
 };
@@ -40,6 +43,8 @@ job_free(struct copy_job *job)
 	ms_mailbox_close(&job->mb);
 	imap_seqset_free(&job->uids);
 	ms_change_list_free(&job->out);
+	ms_msg_list_free(&job->copies);
+	ms_user_unref(&job->user);
 	free(job->dest);
 	free(job);
 }
@@ -80,6 +85,31 @@ move_here(struct copy_job *job, const struct ms_uidset *set)
 	return r;
 }
 
+/* Reads back what the copy stored: the hook reports size, flags and
+ * keywords. The new UIDs are consecutive (one transaction allocated them),
+ * so one range holds them and nothing else. */
+static void
+read_copies(struct copy_job *job)
+{
+	struct ms_uid_range r = {UINT32_MAX, 0};
+	struct ms_uidset set = {&r, 1};
+	struct ms_mailbox *dest;
+	struct ms_error err;
+
+	for (size_t i = 0; i < job->out.n_uids; i++) {
+		if (job->out.uids[i] < r.lo)
+			r.lo = job->out.uids[i];
+		if (job->out.uids[i] > r.hi)
+			r.hi = job->out.uids[i];
+	}
+	dest = ms_mailbox_open(job->user, job->dest, &err);
+	if (dest == NULL)
+		return;
+	if (ms_mailbox_messages(dest, &set, &job->copies, &err) != MS_OK)
+		ms_msg_list_free(&job->copies);
+	ms_mailbox_close(&dest);
+}
+
 static void
 copy_work(void *arg)
 {
@@ -97,6 +127,32 @@ copy_work(void *arg)
 			job->mb, &set, job->dest, job->move, &job->out,
 			&job->dest_uidvalidity, &job->err);
 	}
+	if (!job->expunge && job->result == MS_OK && job->out.n_uids > 0)
+		read_copies(job);
+}
+
+/* The hooks, once the change committed. */
+static void
+fire_events(struct imap_session *s, const struct copy_job *job)
+{
+	const struct imap_view *v = s->view;
+
+	if (v == NULL)
+		return;
+	if (job->expunge) {
+		imap_event_expunge(s, v->name, v->uidvalidity, job->out.uids,
+				   job->out.n_uids);
+		return;
+	}
+	for (size_t i = 0; i < job->copies.n; i++) {
+		const struct ms_msg *m = &job->copies.v[i];
+
+		imap_event_append(s, job->dest, job->dest_uidvalidity, m->uid,
+				  m->size, m->flags, m->keywords);
+	}
+	if (job->move)
+		imap_event_expunge(s, v->name, v->uidvalidity,
+				   job->out.src_uids, job->out.n_uids);
 }
 
 /* "COPYUID 7 3:5 10:12" (RFC 4315 3): the two sets element by element. */
@@ -172,6 +228,7 @@ copy_done(void *arg)
 		job_free(job);
 		return;
 	}
+	fire_events(s, job);
 	if (!job->expunge && job->out.n_uids > 0)
 		code = copyuid_code(job);
 	if (code != NULL && job->move) {
@@ -193,6 +250,7 @@ submit(struct imap_session *s, struct copy_job *job)
 {
 	job->head.s = s;
 	job->mb = imap_view_lend(s);
+	job->user = ms_user_ref(s->user);
 	s->job = &job->head;
 	mp_pool_submit(mp_server_pool(s->server), copy_work, copy_done, job);
 }

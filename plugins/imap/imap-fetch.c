@@ -186,6 +186,8 @@ seen_done(void *arg)
 			imap_seqset_add(&f->seen, uid, uid);
 		}
 		imap_seqset_normalize(&f->seen);
+		imap_event_flags(s, f->mbname, s->view->uidvalidity,
+				 &f->changed, MS_FLAGS_ADD, MS_FLAG_SEEN, NULL);
 		/* Our own change is reported in the FETCH responses; if
 		 * nobody else changed anything meanwhile, sync need not
 		 * report it again. */

@@ -277,6 +277,12 @@ mbox_done(void *arg)
 	s->job = NULL;
 	if (job->result == MS_OK) {
 		mbox_update_view(s, job);
+		if (job->op == OP_CREATE)
+			imap_event_mailbox(s, "create", job->name, NULL);
+		else if (job->op == OP_DELETE)
+			imap_event_mailbox(s, "delete", job->name, NULL);
+		else if (job->op == OP_RENAME)
+			imap_event_mailbox(s, "rename", job->name, job->to);
 		imap_cmd_ok(s);
 	} else {
 		reply_error(s, job->result, names[job->op], &job->err);

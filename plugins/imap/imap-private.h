@@ -27,6 +27,9 @@ struct ms_msg;
 struct mp_auth_request;
 struct mp_sasl;
 struct ms_user;
+struct ms_change_list;
+struct mp_login_check;
+struct mp_session_info;
 
 /* Before authentication a line or command is small (the parser's own
  * limits apply on top); after it, APPEND data is streamed and only the
@@ -167,6 +170,15 @@ struct imap_session {
 	bool authenticating; /* lines are SASL responses */
 	char *account;
 	struct ms_user *user;
+	/* The `login` hook deciding (imap-events.c), and what it decides
+	 * on: the account and mechanism. */
+	struct mp_login_check *login_check;
+	char *login_account;
+	char *mechanism;
+	/* Why the session ends, for the `logout` hook; NULL: dropped. */
+	const char *end_reason;
+	/* Counters the `logout` hook reports. */
+	uint64_t n_commands, n_appended, n_expunged;
 
 	/* The running command's work on the thread pool, or NULL. */
 	struct imap_job *job;
@@ -264,6 +276,24 @@ void imap_view_give_back(struct imap_session *s, struct ms_mailbox **mb);
  * a STREAM one and starts saving, refuses any before LOGIN. False when it
  * replied and refused the literal (the parser then has a DISCARD literal
  * pending, or none). */
+/* imap-events.c: the Lua hooks (core/include/moonpost/events.h). */
+void imap_session_info(const struct imap_session *s,
+		       struct mp_session_info *info);
+void imap_event_login(struct imap_session *s, const char *account,
+		      const char *mechanism);
+void imap_event_logout(struct imap_session *s);
+void imap_event_expunge(struct imap_session *s, const char *mailbox,
+			uint32_t uidvalidity, const uint32_t *uids, size_t n);
+void imap_event_flags(struct imap_session *s, const char *mailbox,
+		      uint32_t uidvalidity,
+		      const struct ms_change_list *changed, int mode,
+		      uint32_t flags, const struct mp_strlist *keywords);
+void imap_event_append(struct imap_session *s, const char *mailbox,
+		       uint32_t uidvalidity, uint32_t uid, uint64_t size,
+		       uint32_t flags, const char *keywords);
+void imap_event_mailbox(struct imap_session *s, const char *op,
+			const char *name, const char *to);
+
 bool imap_append_literal(struct imap_session *s,
 			 const struct imap_literal *lit);
 /* Bytes of the STREAM literal started by imap_append_literal(). */

@@ -230,6 +230,7 @@ handle(struct imap_session *s, enum imap_parse_result r)
 {
 	switch (r) {
 	case IMAP_PARSE_COMPLETE:
+		s->n_commands++;
 		return imap_dispatch(s, imap_parser_command(s->parser));
 	case IMAP_PARSE_NEED_LITERAL:
 		return literal_start(s);
@@ -356,6 +357,7 @@ imap_on_timeout(struct mp_conn *conn)
 
 	imap_untagged(s, "BYE Disconnected for inactivity");
 	s->quitting = true;
+	s->end_reason = "timeout";
 }
 
 static void
@@ -365,7 +367,9 @@ imap_on_shutdown(struct mp_conn *conn)
 
 	/* A command under way is answered first (its work may be on the
 	 * thread pool); IDLE and the rest hear it now. */
-	if (s->req.running && !s->idling) {
+	s->end_reason = "shutdown";
+	/* A pending `login` check is part of its LOGIN or AUTHENTICATE. */
+	if ((s->req.running || s->login_check != NULL) && !s->idling) {
 		s->shutdown_after = true;
 		return;
 	}
@@ -387,11 +391,14 @@ imap_on_close(struct mp_conn *conn)
 	imap_view_close(s);
 	if (s->account != NULL)
 		mp_conn_log(conn, MP_LOG_INFO, "event=imap_logout");
+	imap_event_logout(s);
 	ms_user_unref(&s->user);
 	imap_parser_free(&s->parser);
 	request_clear(s);
 	free(s->account);
 	free(s->sasl_user);
+	free(s->login_account);
+	free(s->mechanism);
 	free(s);
 }
 

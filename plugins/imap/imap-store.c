@@ -376,6 +376,8 @@ store_done(void *arg)
 		return;
 	}
 	write_changes(s, job);
+	imap_event_flags(s, s->view->name, s->view->uidvalidity, &job->changed,
+			 job->mode, job->flags, &job->keywords);
 	/* What we just wrote need not be reported again by the sync, but
 	 * only if nobody else committed a change in between: skipping past
 	 * theirs would lose it. A duplicate FETCH is harmless. */

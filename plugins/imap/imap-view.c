@@ -685,6 +685,9 @@ cmd_select(struct imap_session *s, const struct imap_command *cmd)
 struct close_job {
 	struct imap_job head;
 	struct ms_mailbox *mb;
+	char *name; /* for the mailbox.expunge hook */
+	uint32_t uidvalidity;
+	struct ms_change_list out;
 	enum ms_result result;
 	struct ms_error err;
 };
@@ -693,10 +696,8 @@ static void
 close_work(void *arg)
 {
 	struct close_job *job = arg;
-	struct ms_change_list out;
 
-	job->result = ms_message_expunge(job->mb, NULL, &out, &job->err);
-	ms_change_list_free(&out);
+	job->result = ms_message_expunge(job->mb, NULL, &job->out, &job->err);
 	ms_mailbox_close(&job->mb);
 }
 
@@ -712,8 +713,13 @@ close_done(void *arg)
 			mp_conn_log(s->conn, MP_LOG_WARN,
 				    "event=imap_close_expunge_failed error=%s",
 				    mp_q(job->err.text));
+		else
+			imap_event_expunge(s, job->name, job->uidvalidity,
+					   job->out.uids, job->out.n_uids);
 		imap_cmd_ok(s);
 	}
+	ms_change_list_free(&job->out);
+	free(job->name);
 	free(job);
 }
 
@@ -734,6 +740,8 @@ cmd_close(struct imap_session *s, const struct imap_command *cmd)
 	job->head.s = s;
 	job->mb = v->mb;
 	v->mb = NULL;
+	job->name = mp_xstrdup(v->name);
+	job->uidvalidity = v->uidvalidity;
 	imap_view_close(s);
 	s->job = &job->head;
 	mp_pool_submit(mp_server_pool(s->server), close_work, close_done, job);
