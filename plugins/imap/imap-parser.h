@@ -20,8 +20,9 @@
  *            CATENATE TEXT or a UTF8 (...)): the session reads the bytes
  *            itself, straight into the mailstore, then calls
  *            imap_parser_literal_consumed(); the command gets an
- *            IMAP_ARG_LITERAL_STREAMED placeholder. Only these literals may
- *            be larger than literal_max, and only when limits.stream;
+ *            IMAP_ARG_LITERAL_STREAMED argument in its place. Only
+ *            these literals may be larger than literal_max, and only
+ *            when limits.stream;
  *   DISCARD  bytes of a refused command the client sends anyway (RFC 7888
  *            non-synchronising literals): read and drop them, then
  *            imap_parser_literal_consumed() (or hand them to
@@ -197,7 +198,7 @@ struct imap_literal {
 	bool sync;   /* send a continuation request before reading */
 	bool binary; /* literal8: may hold NUL (STREAM only) */
 	enum imap_literal_use use;
-	unsigned index; /* STREAM: the index its placeholder will get */
+	unsigned index; /* STREAM: the index of its streamed argument */
 };
 
 struct imap_parse_error {

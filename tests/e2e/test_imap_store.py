@@ -221,13 +221,13 @@ class TestStore(Base):
         self.assertEqual(flags_of(u[0]), {"$Label1", "Work", "\\Seen"})
         u, _ = c.ok("STORE 1 -FLAGS (Work)")
         self.assertEqual(flags_of(u[0]), {"$Label1", "\\Seen"})
-        c.ok("STORE 2 +FLAGS.SILENT (Todo)")
-        self.assertEqual([r[2] for r in self.rows()], ["$Label1", "Todo"])
+        c.ok("STORE 2 +FLAGS.SILENT (Urgent)")
+        self.assertEqual([r[2] for r in self.rows()], ["$Label1", "Urgent"])
         # Known after a reselect in FLAGS and PERMANENTFLAGS.
         u, _ = c.ok("SELECT INBOX")
         flags = [line for line in u if line.startswith("* FLAGS")][0]
         perm = [line for line in u if "PERMANENTFLAGS" in line][0]
-        for kw in ("$Label1", "Todo"):
+        for kw in ("$Label1", "Urgent"):
             self.assertIn(kw, flags)
             self.assertIn(kw, perm)
         # Sixty-four keywords on a message, no more (MS_KEYWORDS_MAX).
@@ -238,7 +238,7 @@ class TestStore(Base):
         many = " ".join("k%d" % i for i in range(65))
         _, t = c.run("STORE 2 FLAGS (%s)" % many)
         self.assertTrue(t.startswith("NO [LIMIT]"), t)
-        self.assertEqual(self.rows()[1][2], "Todo")
+        self.assertEqual(self.rows()[1][2], "Urgent")
 
     def test_readonly(self):
         self.fill(2)

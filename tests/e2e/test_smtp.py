@@ -277,7 +277,7 @@ class Mx(Base):
         text = self.stored()[0][1]
         self.assertTrue(text.endswith(part1 + part2), text)
         # A BDAT refused (no transaction) still has its chunk read.
-        c.send("BDAT 5\r\nxxxxxNOOP\r\n")
+        c.send("BDAT 5\r\nhelloNOOP\r\n")
         self.assertEqual(c.reply()[0], 503)
         self.assertEqual(c.reply()[0], 250)
 
