@@ -286,6 +286,14 @@ decode(struct imap_session *s, const char *text, size_t len, struct mp_buf *out)
 	return false;
 }
 
+/* Input stays held while the password, the login hook or the opening of
+ * the account is still to answer. */
+static bool
+waiting(const struct imap_session *s)
+{
+	return s->auth_req != NULL || s->login_check != NULL || s->job != NULL;
+}
+
 static enum mp_status
 cmd_authenticate(struct imap_session *s, const struct imap_command *cmd)
 {
@@ -320,7 +328,7 @@ cmd_authenticate(struct imap_session *s, const struct imap_command *cmd)
 	mp_buf_free(&in);
 	/* Input goes on for the exchange's lines; a password check holds
 	 * it (imap_auth_line returns MP_AGAIN meanwhile). */
-	return s->auth_req != NULL || s->login_check != NULL ? MP_AGAIN : MP_OK;
+	return waiting(s) ? MP_AGAIN : MP_OK;
 }
 
 enum mp_status
@@ -341,7 +349,7 @@ imap_auth_line(struct imap_session *s, const char *line, size_t len,
 		else
 			succeed(s, s->sasl_user);
 		/* The `login` hook may still be deciding. */
-		return s->login_check != NULL ? MP_AGAIN : MP_OK;
+		return waiting(s) ? MP_AGAIN : MP_OK;
 	}
 	if (len == 1 && line[0] == '*') {
 		fail(s, "BAD", NULL, "Authentication cancelled");
@@ -350,7 +358,7 @@ imap_auth_line(struct imap_session *s, const char *line, size_t len,
 	if (decode(s, line, len, &in))
 		step(s, in.data, in.len, true);
 	mp_buf_free(&in);
-	return s->auth_req != NULL || s->login_check != NULL ? MP_AGAIN : MP_OK;
+	return waiting(s) ? MP_AGAIN : MP_OK;
 }
 
 void

@@ -67,23 +67,13 @@ login_done(enum mp_login_result result, const char *text, void *ctx)
 {
 	struct imap_session *s = ctx;
 	char *account = s->login_account;
-	struct mp_buf caps = {0};
 	char *t;
 
 	s->login_account = NULL;
 	s->login_check = NULL;
 	switch (result) {
 	case MP_LOGIN_OK:
-		if (!imap_session_login(s, account)) {
-			imap_cmd_done(s, "NO", "UNAVAILABLE",
-				      "Cannot open the mailbox, try again "
-				      "later");
-			break;
-		}
-		mp_buf_puts(&caps, "CAPABILITY ");
-		imap_capabilities(s, &caps);
-		imap_cmd_done(s, "OK", caps.data, "Logged in");
-		mp_buf_free(&caps);
+		imap_session_login(s, account);
 		break;
 	case MP_LOGIN_REFUSED:
 		t = reply_text(text, TEXT_FAILED);

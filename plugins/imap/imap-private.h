@@ -214,9 +214,11 @@ void imap_bye(struct imap_session *s, const char *text);
 bool imap_secure(const struct imap_session *s);
 /* The parser flags and limits for the session's state and extensions. */
 void imap_parser_update(struct imap_session *s);
-/* After login: state AUTH, user opened, limits raised. False (and the
- * caller answers NO [UNAVAILABLE]) when the account cannot be opened. */
-bool imap_session_login(struct imap_session *s, const char *account);
+/* The login was accepted: opens the account on the thread pool (its first
+ * use creates the index, which writes), then enters the authenticated
+ * state and answers OK [CAPABILITY ...], or NO [UNAVAILABLE] when the
+ * account cannot be opened. */
+void imap_session_login(struct imap_session *s, const char *account);
 /* Appends the CAPABILITY list (without "* CAPABILITY ") for the state. */
 void imap_capabilities(const struct imap_session *s, struct mp_buf *out);
 

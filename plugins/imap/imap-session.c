@@ -16,6 +16,7 @@
 
 #include <moonpost/log.h>
 #include <moonpost/mailstore.h>
+#include <moonpost/pool.h>
 #include <moonpost/sasl.h>
 #include <moonpost/server.h>
 
@@ -151,26 +152,71 @@ imap_parser_update(struct imap_session *s)
 			     login ? IMAP_LINE_MAX_AUTH : IMAP_LINE_MAX_PRE);
 }
 
-bool
-imap_session_login(struct imap_session *s, const char *account)
-{
+/* Opening an account on the thread pool. */
+struct login_job {
+	struct imap_job head;
+	struct ms_store *store;
+	char *account;
+	struct ms_user *user;
 	struct ms_error err;
+};
 
-	s->user = ms_user_open(mp_server_store(s->server), account, &err);
-	if (s->user == NULL) {
+static void
+login_work(void *arg)
+{
+	struct login_job *job = arg;
+
+	job->user = ms_user_open(job->store, job->account, &job->err);
+}
+
+static void
+login_open_done(void *arg)
+{
+	struct login_job *job = arg;
+	struct imap_session *s = job->head.s;
+	struct mp_buf caps = {0};
+
+	if (s == NULL)
+		goto out; /* the client left meanwhile */
+	s->job = NULL;
+	if (job->user == NULL) {
 		mp_conn_log(s->conn, MP_LOG_WARN,
 			    "event=imap_open_failed user=%s error=%s",
-			    mp_q(account), mp_q(err.text));
-		return false;
+			    mp_q(job->account), mp_q(job->err.text));
+		imap_cmd_done(s, "NO", "UNAVAILABLE",
+			      "Cannot open the mailbox, try again later");
+		goto out;
 	}
+	s->user = job->user;
+	job->user = NULL;
 	free(s->account);
-	s->account = mp_xstrdup(account);
-	mp_conn_set_user(s->conn, account);
+	s->account = mp_xstrdup(job->account);
+	mp_conn_set_user(s->conn, s->account);
 	mp_conn_log(s->conn, MP_LOG_INFO, "event=imap_login");
 	s->state = IMAP_S_AUTH;
 	mp_conn_set_timeout(s->conn, s->cfg->timeout);
 	imap_parser_update(s);
-	return true;
+	mp_buf_puts(&caps, "CAPABILITY ");
+	imap_capabilities(s, &caps);
+	imap_cmd_done(s, "OK", caps.data, "Logged in");
+	mp_buf_free(&caps);
+out:
+	ms_user_unref(&job->user);
+	free(job->account);
+	free(job);
+}
+
+void
+imap_session_login(struct imap_session *s, const char *account)
+{
+	struct login_job *job = mp_xcalloc(1, sizeof(*job));
+
+	job->head.s = s;
+	job->store = mp_server_store(s->server);
+	job->account = mp_xstrdup(account);
+	s->job = &job->head;
+	mp_pool_submit(mp_server_pool(s->server), login_work, login_open_done,
+		       job);
 }
 
 /* --- input ------------------------------------------------------------- */
