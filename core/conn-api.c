@@ -204,16 +204,36 @@ mp_conn_printf(struct mp_conn *conn, const char *fmt, ...)
 	mp_conn_schedule(conn);
 }
 
+bool
+mp_conn_can_send_file(const struct mp_conn *conn)
+{
+	return conn->state == CONN_OPEN && conn->ssl == NULL &&
+	       conn->z == NULL && !conn->starttls;
+}
+
+bool
+mp_conn_send_file(struct mp_conn *conn, int fd, uint64_t off, uint64_t len)
+{
+	if (!mp_conn_can_send_file(conn) ||
+	    !mp_conn_io_queue_file(conn, fd, off, len))
+		return false;
+	mp_conn_schedule(conn);
+	return true;
+}
+
 size_t
 mp_conn_output_size(const struct mp_conn *conn)
 {
-	return (conn->out.len - conn->out_off);
+	uint64_t n = mp_conn_queued(conn);
+
+	return n > SIZE_MAX ? SIZE_MAX : (size_t)n;
 }
 
 bool
 mp_conn_output_full(const struct mp_conn *conn)
 {
-	return (conn->out.len - conn->out_off) >= MP_CONN_HIGH_WATER;
+	return mp_conn_queued(conn) >= MP_CONN_HIGH_WATER ||
+	       conn->n_files >= MP_CONN_MAX_FILES;
 }
 
 void

@@ -119,7 +119,8 @@ zlib_new(void)
 bool
 mp_conn_can_compress(const struct mp_conn *conn)
 {
-	return conn->state == CONN_OPEN && conn->z == NULL && !conn->starttls;
+	return conn->state == CONN_OPEN && conn->z == NULL && !conn->starttls &&
+	       conn->files == NULL;
 }
 
 bool

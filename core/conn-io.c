@@ -10,6 +10,8 @@
 #include <errno.h>
 #include <openssl/err.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -111,25 +113,142 @@ tls_write(struct mp_conn *conn, const char *data, size_t len)
 	return -1;
 }
 
-/* Writes queued output until the socket takes no more; false on a fatal
- * error. */
+/* Sends bytes of out up to end; false on a fatal error, *blocked_r when
+ * the socket takes no more now. */
 static bool
-write_queued(struct mp_conn *conn)
+write_memory(struct mp_conn *conn, size_t end, bool *blocked_r)
 {
-	while (conn->out_off < conn->out.len) {
+	while (conn->out_off < end) {
 		const char *p = conn->out.data + conn->out_off;
-		size_t len = conn->out.len - conn->out_off;
+		size_t len = end - conn->out_off;
 		ssize_t n = conn->ssl != NULL ? tls_write(conn, p, len)
 					      : plain_write(conn, p, len);
 		if (n < 0)
 			return false;
 		if (n == 0) {
 			conn->write_blocked = !conn->tls_write_wants_read;
-			break;
+			*blocked_r = true;
+			return true;
 		}
 		conn->out_off += (size_t)n;
+		if (conn->files != NULL) {
+			conn->files->before -= (size_t)n;
+			conn->files_before -= (size_t)n;
+		}
 	}
 	return true;
+}
+
+static void
+file_pop(struct mp_conn *conn)
+{
+	struct mp_conn_file *f = conn->files;
+
+	conn->files = f->next;
+	if (conn->files == NULL)
+		conn->files_last = NULL;
+	conn->n_files--;
+	conn->file_bytes -= f->left;
+	conn->files_before -= f->before;
+	close(f->fd);
+	free(f);
+}
+
+/* Sends the head file range with sendfile(2); false on a fatal error. */
+static bool
+write_file(struct mp_conn *conn, bool *blocked_r)
+{
+	struct mp_conn_file *f = conn->files;
+
+	while (f->left > 0) {
+		size_t want =
+			f->left > (1u << 30) ? (1u << 30) : (size_t)f->left;
+		ssize_t n = sendfile(conn->fd, f->fd, &f->off, want);
+
+		if (n > 0) {
+			f->left -= (uint64_t)n;
+			conn->file_bytes -= (uint64_t)n;
+			conn->file_sent += (uint64_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			conn->write_blocked = true;
+			*blocked_r = true;
+			return true;
+		}
+		/* 0: the file is shorter than the range queued. The response
+		 * announced its size: it cannot be finished honestly. */
+		if (n == 0 || (errno != EPIPE && errno != ECONNRESET))
+			mp_conn_log(conn, MP_LOG_WARN,
+				    "event=sendfile_error error=%s",
+				    mp_q(n == 0 ? "file truncated"
+						: strerror(errno)));
+		return false;
+	}
+	file_pop(conn);
+	return true;
+}
+
+/* Writes queued output, memory and file ranges in order, until the socket
+ * takes no more; false on a fatal error. */
+static bool
+write_queued(struct mp_conn *conn)
+{
+	bool blocked = false;
+
+	while (!blocked) {
+		size_t end = conn->files != NULL
+				     ? conn->out_off + conn->files->before
+				     : conn->out.len;
+
+		if (conn->out_off < end) {
+			if (!write_memory(conn, end, &blocked))
+				return false;
+		} else if (conn->files != NULL) {
+			if (!write_file(conn, &blocked))
+				return false;
+		} else {
+			break;
+		}
+	}
+	return true;
+}
+
+bool
+mp_conn_io_queue_file(struct mp_conn *conn, int fd, uint64_t off, uint64_t len)
+{
+	struct mp_conn_file *f;
+	int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+
+	if (own < 0) {
+		mp_conn_log(conn, MP_LOG_WARN,
+			    "event=sendfile_dup_failed error=%s",
+			    mp_q(strerror(errno)));
+		return false;
+	}
+	f = mp_xcalloc(1, sizeof(*f));
+	f->fd = own;
+	f->off = (off_t)off;
+	f->left = len;
+	f->before = conn->out.len - conn->out_off - conn->files_before;
+	if (conn->files_last != NULL)
+		conn->files_last->next = f;
+	else
+		conn->files = f;
+	conn->files_last = f;
+	conn->n_files++;
+	conn->file_bytes += len;
+	conn->files_before += f->before;
+	return true;
+}
+
+void
+mp_conn_io_drop_files(struct mp_conn *conn)
+{
+	while (conn->files != NULL)
+		file_pop(conn);
 }
 
 bool

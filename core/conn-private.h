@@ -24,6 +24,21 @@
  * its last output. */
 #define MP_CONN_HANDSHAKE_TIMEOUT_MS 30000
 #define MP_CONN_CLOSE_TIMEOUT_MS     10000
+/* File ranges a connection may have queued at once; output counts as full
+ * beyond (each holds a descriptor). */
+#define MP_CONN_MAX_FILES 32
+
+/* A range of a file queued with mp_conn_send_file(), sent with sendfile(2)
+ * once the bytes of conn->out before it have gone. */
+struct mp_conn_file {
+	struct mp_conn_file *next;
+	int fd; /* the connection's own descriptor (a dup) */
+	off_t off;
+	uint64_t left;
+	/* Bytes of conn->out to send first: counted from out_off for the
+	 * head of the queue, from the previous range for the others. */
+	size_t before;
+};
 
 enum conn_state {
 	CONN_HANDSHAKE, /* TLS handshake before the session can go on */
@@ -60,6 +75,12 @@ struct mp_conn {
 	struct mp_buf out; /* unsent output from out_off on; released when
 			      empty */
 	size_t out_off;
+	/* File ranges interleaved with out, in order (plaintext only). */
+	struct mp_conn_file *files, *files_last;
+	unsigned n_files;
+	uint64_t file_bytes; /* left in all of them */
+	size_t files_before; /* sum of their `before` */
+	uint64_t file_sent;  /* bytes sent with sendfile(2), for the log */
 	uint64_t timeout_ms;
 
 	bool opened;         /* on_open was called: on_close is owed */
@@ -87,6 +108,13 @@ struct mp_conn {
 	struct mp_conn *work_next;   /* server->work */
 };
 
+/* Output queued and not sent yet: bytes of out and of file ranges. */
+static inline uint64_t
+mp_conn_queued(const struct mp_conn *conn)
+{
+	return conn->out.len - conn->out_off + conn->file_bytes;
+}
+
 /* conn-io.c: moving bytes. */
 
 /* Reads once into buf; >0 bytes, 0 at end of stream, -1 when nothing is
@@ -100,6 +128,11 @@ bool mp_conn_io_flush(struct mp_conn *conn);
 enum mp_status mp_conn_io_handshake(struct mp_conn *conn);
 /* Starts TLS on the socket; false when no session could be made. */
 bool mp_conn_io_tls_start(struct mp_conn *conn);
+/* Queues a file range after what is queued; false when dup() failed. */
+bool mp_conn_io_queue_file(struct mp_conn *conn, int fd, uint64_t off,
+			   uint64_t len);
+/* Closes every queued file range (teardown). */
+void mp_conn_io_drop_files(struct mp_conn *conn);
 /* Sends close_notify once, without waiting for the peer's. */
 void mp_conn_io_tls_shutdown(struct mp_conn *conn);
 

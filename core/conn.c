@@ -38,10 +38,10 @@
 
 static void conn_run(struct mp_conn *conn);
 
-static size_t
+static uint64_t
 out_pending(const struct mp_conn *conn)
 {
-	return conn->out.len - conn->out_off;
+	return mp_conn_queued(conn);
 }
 
 static size_t
@@ -137,6 +137,9 @@ teardown(struct mp_conn *conn, const char *reason)
 	ev_io_stop(server->loop, &conn->io);
 	ev_timer_stop(server->loop, &conn->timer);
 	mp_conn_zlib_end(conn); /* logs its byte counts */
+	if (conn->file_sent > 0)
+		mp_conn_log(conn, MP_LOG_INFO, "event=sendfile bytes=%llu",
+			    (unsigned long long)conn->file_sent);
 	mp_conn_log(
 		conn, MP_LOG_INFO, "event=disconnect reason=%s",
 		mp_q(conn->close_reason != NULL ? conn->close_reason : reason));
@@ -149,6 +152,7 @@ teardown(struct mp_conn *conn, const char *reason)
 	conn->fd = -1;
 	mp_buf_free(&conn->in);
 	mp_buf_free(&conn->out);
+	mp_conn_io_drop_files(conn);
 	unlink_conn(conn);
 	if (conn->opened && conn->plugin->on_close != NULL)
 		conn->plugin->on_close(conn);

@@ -5,7 +5,13 @@
  * mailstore allows there), byte-stuffed and queued only while the client
  * keeps up: a 20 MB message never sits whole in memory. The mailstore
  * keeps CRLF line ends, so the octets sent are the octets LIST announced,
- * plus a CRLF when the message does not end with one. */
+ * plus a CRLF when the message does not end with one.
+ *
+ * On a plaintext connection RETR of a large message does not copy it at
+ * all: the file is mapped read-only to find the lines that start with a
+ * '.', and the runs between them go to the socket with sendfile(2), each
+ * stuffing '.' written in between. Small messages and TOP take the chunk
+ * path, where one read and one send cost less than a mapping. */
 #include "config.h"
 
 #include <errno.h>
@@ -13,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <moonpost/log.h>
@@ -58,6 +66,64 @@ retr_step(struct pop3_session *s)
 	return finished;
 }
 
+/* RETR by sendfile: queues file ranges up to the next line to stuff, its
+ * '.', and at the end the terminator. */
+static bool
+retr_sendfile_step(struct pop3_session *s)
+{
+	struct pop3_stream *st = &s->stream;
+
+	while (!mp_conn_output_full(s->conn)) {
+		size_t dot, end;
+
+		if (mp_conn_is_closed(s->conn))
+			return true;
+		/* A window at a time: one step never reads much of a file
+		 * that may not be in the page cache. */
+		end = st->map_len - st->next > POP3_SCAN_WINDOW
+			      ? st->next + POP3_SCAN_WINDOW
+			      : st->map_len;
+		dot = pop3_dot_scan(st->map, end, st->next);
+
+		if (dot > st->off &&
+		    !mp_conn_send_file(s->conn, st->fd, st->off, dot - st->off))
+			return read_failed(s, "cannot queue the file");
+		st->off = dot;
+		if (dot == st->map_len) {
+			mp_conn_puts(s->conn,
+				     pop3_dot_tail(st->map, st->map_len));
+			return true;
+		}
+		if (dot == end) {
+			st->next = end; /* nothing to stuff in this window */
+			continue;
+		}
+		mp_conn_write(s->conn, ".", 1);
+		st->next = dot + 1;
+	}
+	return false;
+}
+
+/* Maps the file for retr_sendfile_step() when that is the better way. */
+static bool
+sendfile_wanted(struct pop3_session *s, int fd)
+{
+	struct pop3_stream *st = &s->stream;
+	struct stat sb;
+	void *map;
+
+	if (!mp_conn_can_send_file(s->conn) || fstat(fd, &sb) < 0 ||
+	    sb.st_size < POP3_SENDFILE_MIN || (uint64_t)sb.st_size > SIZE_MAX)
+		return false;
+	map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED)
+		return false;
+	(void)posix_madvise(map, (size_t)sb.st_size, POSIX_MADV_SEQUENTIAL);
+	st->map = map;
+	st->map_len = (size_t)sb.st_size;
+	return true;
+}
+
 /* Opens the file of m; -1 after an -ERR. */
 static int
 open_message(struct pop3_session *s, const struct pop3_msg *m)
@@ -101,6 +167,9 @@ pop3_cmd_retr(struct pop3_session *s, const struct pop3_cmd *c)
 	}
 	st->fd = fd;
 	st->off = 0;
+	st->next = 0;
+	if (!top && sendfile_wanted(s, fd))
+		return pop3_stream_start(s, retr_sendfile_step);
 	st->chunk = mp_xmalloc(POP3_READ_CHUNK);
 	pop3_dot_init(&st->dot, top, c->lines);
 	return pop3_stream_start(s, retr_step);

@@ -101,3 +101,24 @@ pop3_dot_finish(struct pop3_dot *d, struct mp_buf *out)
 	d->line_start = true;
 	d->done = true;
 }
+
+size_t
+pop3_dot_scan(const char *msg, size_t len, size_t from)
+{
+	size_t start;
+	const char *hit;
+
+	if (from >= len)
+		return len;
+	if (from == 0 && msg[0] == '.')
+		return 0;
+	start = from - (from > 0); /* the LF before a dot at from counts */
+	hit = memmem(msg + start, len - start, "\n.", 2);
+	return hit != NULL ? (size_t)(hit - msg) + 1 : len;
+}
+
+const char *
+pop3_dot_tail(const char *msg, size_t len)
+{
+	return len > 0 && msg[len - 1] != '\n' ? "\r\n.\r\n" : ".\r\n";
+}

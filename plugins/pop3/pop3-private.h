@@ -27,6 +27,10 @@ struct pop3_session;
 /* Bytes of a message file read per step of RETR and TOP: with stuffing at
  * most 1.5 times that is queued beyond the connection's high-water mark. */
 #define POP3_READ_CHUNK (64 * 1024)
+/* RETR of a message this large goes by sendfile(2) when it can. */
+#define POP3_SENDFILE_MIN (64 * 1024)
+/* ... and is scanned for lines to stuff this much at a time. */
+#define POP3_SCAN_WINDOW (1024 * 1024)
 /* Lines of LIST or UIDL queued per step, for the same reason. */
 #define POP3_LIST_STEP 2048
 /* The lock file in the account's directory: one POP3 session at a time. */
@@ -76,12 +80,17 @@ struct pop3_maildrop {
 struct pop3_stream {
 	/* Queues the next piece; true once the whole response is queued. */
 	bool (*step)(struct pop3_session *s);
-	size_t next; /* LIST, UIDL: index of the next message */
+	size_t next; /* LIST, UIDL: index of the next message; RETR by
+			sendfile: where to look for the next line to stuff */
 	bool uidl;   /* UIDL rather than LIST */
 	int fd;      /* RETR, TOP: the message file, or -1 */
 	uint64_t off;
 	struct pop3_dot dot;
-	char *chunk;       /* RETR, TOP: read buffer */
+	char *chunk; /* RETR, TOP: read buffer */
+	/* RETR by sendfile: the file mapped read-only, to find the lines
+	 * that need a '.' in front; the bytes go from the file itself. */
+	const char *map;
+	size_t map_len;
 	struct mp_buf out; /* what a step queues, kept between steps */
 };
 

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <moonpost/config.h>
@@ -96,6 +97,8 @@ pop3_stream_end(struct pop3_session *s)
 
 	if (st->fd >= 0)
 		close(st->fd);
+	if (st->map != NULL)
+		munmap((void *)st->map, st->map_len);
 	free(st->chunk);
 	mp_buf_free(&st->out);
 	memset(st, 0, sizeof(*st));

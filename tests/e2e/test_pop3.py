@@ -10,6 +10,7 @@ import hmac
 import os
 import poplib
 import pwd
+import random
 import re
 import shutil
 import signal
@@ -523,6 +524,52 @@ class Commands(Base):
         self.assertEqual(hashlib.sha256(got).hexdigest(),
                          hashlib.sha256(stored).hexdigest())
         self.assertEqual(c.cmd("NOOP"), "+OK")
+        c.close()
+        # Without TLS every byte of the file went by sendfile(2).
+        self.d.wait_log(r"event=sendfile bytes=%d\b" % len(stored))
+
+    def test_large_message_stuffed_with_and_without_tls(self):
+        # Lines starting with "." all over a message large enough for
+        # sendfile: first line of the body, runs of them, and the last
+        # line, which has no line break.
+        rnd = random.Random(5)
+        lines = []
+        for i in range(60000):
+            r = rnd.random()
+            if r < 0.002:
+                lines.extend([".", "..", ".x"])
+            elif r < 0.01:
+                lines.append(".dot line %d" % i)
+            else:
+                lines.append("line %d %s" % (i, "y" * rnd.randrange(60)))
+        body = ".first\r\n" + "\r\n".join(lines) + "\r\n.last"
+        self.deliver(message("dots", body))
+        stored = self.stored()[0][2]
+        self.assertGreater(len(stored), 1024 * 1024)
+        wire = re.sub(rb"(^|\n)\.", rb"\1..", stored) + b"\r\n"
+        for tls in (False, True):
+            if tls:
+                c = self.client()
+                self.assertTrue(c.cmd("STLS").startswith("+OK"))
+                c.starttls()
+                self.assertTrue(c.login().startswith("+OK"))
+            else:
+                c = self.session()
+            self.assertEqual(c.cmd("RETR 1"), "+OK %d octets" % len(stored))
+            unstuffed, raw = c.multi()
+            self.assertEqual(raw, wire)
+            self.assertEqual(unstuffed, stored + b"\r\n")
+            self.assertEqual(c.cmd("QUIT").split()[0], "+OK")
+            c.close()
+            self.d.wait_log(r"event=pop3_logout", count=1 + tls)
+            sid = re.findall(r"session=(\S+) event=pop3_logout",
+                             self.d.log())[-1]
+            self.d.wait_log(r"session=%s event=disconnect" % sid)
+            # Without TLS the file's bytes went by sendfile, the
+            # stuffing dots from memory; with TLS all from memory.
+            sent = re.findall(r"session=%s event=sendfile bytes=(\d+)" % sid,
+                              self.d.log())
+            self.assertEqual(sent, [] if tls else [str(len(stored))])
 
     def sanitized(self):
         with open("/proc/%d/maps" % self.d.proc.pid) as f:
@@ -531,7 +578,9 @@ class Commands(Base):
     def rss(self):
         with open("/proc/%d/status" % self.d.proc.pid) as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                # Anonymous memory: what the server allocated. A
+                # message mapped to scan it is page cache, not a copy.
+                if line.startswith("RssAnon:"):
                     return int(line.split()[1]) * 1024
         return 0
 

@@ -42,6 +42,9 @@ struct echo_session {
 	bool noise; /* BIG writes pseudo-random bytes, not 'x' */
 	uint32_t noise_state;
 	size_t max_queued; /* the most output seen queued during BIG */
+	int file_fd;       /* FILE: the file sent in pieces, or -1 */
+	unsigned file_next, file_pieces;
+	bool file_short; /* FILE ... short: the last range overruns the file */
 	char hook_arg[256];
 };
 
@@ -92,6 +95,7 @@ echo_open(struct mp_conn *conn)
 	struct echo_session *s = calloc(1, sizeof(*s));
 
 	s->conn = conn;
+	s->file_fd = -1;
 	mp_conn_set_data(conn, s);
 	mp_conn_set_timeout(conn, cfg->timeout);
 	mp_conn_set_max_line(conn, (size_t)cfg->max_line);
@@ -257,6 +261,73 @@ big_step(struct mp_conn *conn)
 	mp_conn_resume(conn);
 }
 
+/* Piece i of FILE: "[i]" from memory, then FILE_PIECE bytes of the file
+ * by mp_conn_send_file(), the byte at offset o being 'a' + o % 26. */
+#define FILE_PIECE 65536
+
+static void
+file_step(struct mp_conn *conn)
+{
+	struct echo_session *s = session(conn);
+
+	bool refused = false;
+
+	while (s->file_next < s->file_pieces && !mp_conn_output_full(conn)) {
+		uint64_t len = FILE_PIECE;
+
+		if (s->file_short && s->file_next + 1 == s->file_pieces)
+			len += 1000;
+		mp_conn_printf(conn, "[%u]", s->file_next);
+		if (!mp_conn_send_file(conn, s->file_fd,
+				       (uint64_t)s->file_next * FILE_PIECE,
+				       len)) {
+			refused = true;
+			s->file_next = s->file_pieces;
+			break;
+		}
+		s->file_next++;
+	}
+	if (s->file_next < s->file_pieces) {
+		mp_conn_want_writable(conn);
+		return;
+	}
+	close(s->file_fd); /* the connection has its own descriptors */
+	s->file_fd = -1;
+	mp_conn_puts(conn, refused ? "\r\n-ERR no sendfile\r\n"
+				   : "\r\n+OK file done\r\n");
+	mp_conn_resume(conn);
+}
+
+/* FILE k [short]: k pieces of a temporary file interleaved with text. */
+static enum mp_status
+cmd_file(struct mp_conn *conn, const char *arg)
+{
+	struct echo_session *s = session(conn);
+	char chunk[FILE_PIECE];
+	FILE *f = tmpfile();
+
+	s->file_pieces = (unsigned)strtoul(arg, NULL, 10);
+	s->file_short = strstr(arg, "short") != NULL;
+	s->file_next = 0;
+	if (f == NULL || s->file_pieces == 0 || s->file_pieces > 256) {
+		if (f != NULL)
+			fclose(f);
+		mp_conn_puts(conn, "-ERR bad FILE\r\n");
+		return MP_OK;
+	}
+	for (unsigned i = 0; i < s->file_pieces; i++) {
+		for (size_t j = 0; j < sizeof(chunk); j++)
+			chunk[j] = (char)('a' + ((size_t)i * FILE_PIECE + j) % 26);
+		fwrite(chunk, 1, sizeof(chunk), f);
+	}
+	fflush(f);
+	s->file_fd = dup(fileno(f));
+	fclose(f);
+	mp_conn_puts(conn, "+OK file\r\n");
+	file_step(conn);
+	return s->file_next < s->file_pieces ? MP_AGAIN : MP_OK;
+}
+
 /* BIG n: n bytes of 'x'; NOISE n: n pseudo-random bytes. */
 static enum mp_status
 cmd_big(struct mp_conn *conn, const char *arg, bool noise)
@@ -371,6 +442,8 @@ echo_line(struct mp_conn *conn, const char *data, size_t len, unsigned flags)
 		return cmd_hook(conn, arg);
 	if (is_cmd(line, len, "AUTH", &arg))
 		return cmd_auth(conn, arg);
+	if (is_cmd(line, len, "FILE", &arg))
+		return cmd_file(conn, arg);
 	if (is_cmd(line, len, "BIG", &arg))
 		return cmd_big(conn, arg, false);
 	if (is_cmd(line, len, "NOISE", &arg))
@@ -399,7 +472,10 @@ echo_bytes(struct mp_conn *conn, const uint8_t *data, size_t len,
 static void
 echo_writable(struct mp_conn *conn)
 {
-	big_step(conn);
+	if (session(conn)->file_fd >= 0)
+		file_step(conn);
+	else
+		big_step(conn);
 }
 
 static void
@@ -424,6 +500,8 @@ echo_close(struct mp_conn *conn)
 		mp_lua_call_cancel(&s->call);
 	if (s->auth != NULL)
 		mp_auth_cancel(&s->auth);
+	if (s->file_fd >= 0)
+		close(s->file_fd);
 	free(s);
 }
 

@@ -276,6 +276,87 @@ test_backpressure(void)
 	fixture_stop(&fx);
 }
 
+/* Reads n bytes from c (asserting the stream goes on) into out. */
+static void
+client_read_n(struct client *c, GString *out, size_t n)
+{
+	while (c->buf->len < n)
+		g_assert_true(client_fill(c));
+	g_string_append_len(out, c->buf->str, (gssize)n);
+	g_string_erase(c->buf, 0, (gssize)n);
+}
+
+/* File ranges go out in order with the writes around them. */
+static void
+test_send_file(void)
+{
+	struct fixture fx;
+	struct client *c;
+	const unsigned pieces = 40; /* 2.5 MB: far above high water */
+
+	fixture_start(&fx, NULL);
+	c = client_connect(fx.port_plain);
+	expect_line(c, "+OK");
+	client_puts(c, "FILE 40\r\nAFTER\r\n");
+	expect_line(c, "+OK file");
+	usleep(200 * 1000); /* the server must wait for the client */
+	for (unsigned i = 0; i < pieces; i++) {
+		char marker[16];
+		GString *got = g_string_new(NULL);
+
+		snprintf(marker, sizeof(marker), "[%u]", i);
+		client_read_n(c, got, strlen(marker) + 65536);
+		g_assert_true(g_str_has_prefix(got->str, marker));
+		for (size_t j = 0; j < 65536; j++) {
+			char want = (char)('a' + ((size_t)i * 65536 + j) % 26);
+			if (got->str[strlen(marker) + j] != want)
+				g_error("piece %u byte %zu: %c", i, j,
+					got->str[strlen(marker) + j]);
+		}
+		g_string_free(got, TRUE);
+	}
+	expect_line(c, "");
+	expect_line(c, "+OK file done");
+	expect_line(c, "+OK AFTER");
+	client_free(c);
+	fixture_stop(&fx);
+}
+
+/* A file shorter than the range queued ends the connection: the bytes
+ * announced cannot be sent. Over TLS nothing is queued. */
+static void
+test_send_file_short_and_tls(void)
+{
+	struct fixture fx;
+	struct client *c;
+	GString *got = g_string_new(NULL);
+
+	fixture_start(&fx, NULL);
+	c = client_connect(fx.port_plain);
+	expect_line(c, "+OK");
+	client_puts(c, "FILE 2 short\r\n");
+	expect_line(c, "+OK file");
+	client_read_n(c, got, 3 + 65536 + 3 + 65536);
+	g_assert_true(g_str_has_prefix(got->str, "[0]"));
+	g_assert_cmpint(got->str[3 + 65536], ==, '[');
+	while (client_fill(c))
+		;
+	g_assert_cmpuint(c->buf->len, ==, 0);
+	client_free(c);
+
+	c = client_connect(fx.port_tls);
+	g_assert_true(client_tls(c, 0, "localhost"));
+	expect_line(c, "+OK echo ready");
+	client_puts(c, "FILE 1\r\nAFTER\r\n");
+	expect_line(c, "+OK file");
+	expect_line(c, "[0]");
+	expect_line(c, "-ERR no sendfile");
+	expect_line(c, "+OK AFTER");
+	client_free(c);
+	g_string_free(got, TRUE);
+	fixture_stop(&fx);
+}
+
 static void
 test_per_ip_limit(void)
 {
@@ -376,6 +457,9 @@ main(int argc, char **argv)
 	g_test_add_func("/core/conn/tls/sni", test_sni);
 	g_test_add_func("/core/conn/pool/order", test_pool_and_order);
 	g_test_add_func("/core/conn/backpressure", test_backpressure);
+	g_test_add_func("/core/conn/send-file", test_send_file);
+	g_test_add_func("/core/conn/send-file/short-and-tls",
+			test_send_file_short_and_tls);
 	g_test_add_func("/core/conn/limits/per-ip", test_per_ip_limit);
 	g_test_add_func("/core/conn/limits/global", test_global_limit);
 	g_test_add_func("/core/conn/timeout", test_idle_timeout);

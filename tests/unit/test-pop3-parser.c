@@ -340,6 +340,8 @@ static const struct dcase dcases[] = {
 	{"dot-lines", "a\r\n.\r\n..\r\n.b\r\nc.d\r\n", false, 0,
 	 "a\r\n..\r\n...\r\n..b\r\nc.d\r\n.\r\n"},
 	{"only-dot", ".", false, 0, "..\r\n.\r\n"},
+	{"dots-adjacent", "\n.\n.\n..", false, 0, "\n..\n..\n...\r\n.\r\n"},
+	{"dot-last", "a\r\n.", false, 0, "a\r\n..\r\n.\r\n"},
 	{"bare-lf", "a\n.b\n", false, 0, "a\n..b\n.\r\n"},
 	{"cr-not-a-break", "a\r.b\r\n", false, 0, "a\r.b\r\n.\r\n"},
 	{"top-0", "H: 1\r\nH: 2\r\n\r\nbody\r\n", true, 0,
@@ -384,12 +386,51 @@ run_dot(const struct dcase *c, size_t step, GRand *rnd)
 	return out.data != NULL ? mp_buf_steal(&out) : g_strdup("");
 }
 
+/* What RETR by sendfile sends: the runs between the lines to stuff, a
+ * '.' before each of those, and the tail; scanned window bytes at a time
+ * (0: all at once). */
+static char *
+run_scan(const char *in, size_t window)
+{
+	GString *out = g_string_new(NULL);
+	size_t len = strlen(in), off = 0, from = 0;
+
+	for (;;) {
+		size_t end = window == 0 || len - from <= window
+				     ? len
+				     : from + window;
+		size_t dot = pop3_dot_scan(in, end, from);
+
+		g_assert_cmpuint(dot, >=, from);
+		g_assert_cmpuint(dot, <=, end);
+		g_string_append_len(out, in + off, (gssize)(dot - off));
+		off = dot;
+		if (dot == len)
+			break;
+		if (dot == end) {
+			from = end;
+			continue;
+		}
+		g_assert_cmpint(in[dot], ==, '.');
+		g_string_append_c(out, '.');
+		from = dot + 1;
+	}
+	g_string_append(out, pop3_dot_tail(in, len));
+	return g_string_free(out, FALSE);
+}
+
 static void
 test_dot(gconstpointer data)
 {
 	const struct dcase *c = data;
 	GRand *rnd = g_rand_new_with_seed(7);
 	char *got;
+
+	for (size_t w = 0; w < 4 && !c->top; w++) {
+		got = run_scan(c->in, w);
+		g_assert_cmpstr(got, ==, c->expect);
+		g_free(got);
+	}
 
 	got = run_dot(c, 0, NULL);
 	g_assert_cmpstr(got, ==, c->expect);

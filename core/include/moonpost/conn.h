@@ -130,10 +130,24 @@ MP_API void mp_conn_puts(struct mp_conn *conn, const char *s);
 /* Queues formatted text. */
 MP_API void mp_conn_printf(struct mp_conn *conn, const char *fmt, ...)
 	MP_PRINTF(2, 3);
-/* Bytes queued and not yet sent (compressed bytes once compressed). */
+/* True when mp_conn_send_file() would queue a file range now: the
+ * connection is open, plaintext and not compressed. */
+MP_API bool mp_conn_can_send_file(const struct mp_conn *conn);
+/* Queues len bytes of the file fd from offset off, after what is queued;
+ * later writes follow them. They go with sendfile(2), never through
+ * memory. The connection keeps its own duplicate of fd (the caller keeps
+ * and closes fd). If the file turns out shorter than off + len, the
+ * connection is closed: the bytes announced cannot be sent. Returns false
+ * (and queues nothing) when mp_conn_can_send_file() is false or the
+ * descriptor could not be duplicated; the caller writes the bytes itself. */
+MP_API bool mp_conn_send_file(struct mp_conn *conn, int fd, uint64_t off,
+			      uint64_t len);
+/* Bytes queued and not yet sent (compressed bytes once compressed; file
+ * ranges included). */
 MP_API size_t mp_conn_output_size(const struct mp_conn *conn);
-/* True when queued output is above the high-water mark: a producer of a
- * long response should stop and wait for on_writable(). */
+/* True when queued output is above the high-water mark (or many file
+ * ranges are queued): a producer of a long response should stop and wait
+ * for on_writable(). */
 MP_API bool mp_conn_output_full(const struct mp_conn *conn);
 /* Asks for one on_writable() call when output drains below low water. */
 MP_API void mp_conn_want_writable(struct mp_conn *conn);
