@@ -575,6 +575,29 @@ def warm_up(server, args):
         raise RuntimeError("no session succeeded")
 
 
+def tree_cpu(pid):
+    """CPU seconds used by pid and its descendants (those reaped
+    included)."""
+    stats, children = {}, {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        p = int(d)
+        stats[p] = sum(int(x) for x in fields[11:15])
+        children.setdefault(int(fields[1]), []).append(p)
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        total += stats.get(p, 0)
+        todo.extend(children.get(p, []))
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def point(server, args, clients):
     os.sync()
     time.sleep(SETTLE)
@@ -584,7 +607,9 @@ def point(server, args, clients):
         out = os.path.join(os.path.dirname(server.dir),
                            "%s.perf.data" % server.name)
         perf = perf_record(server.pid(), out, server.name)
+    cpu0 = tree_cpu(server.pid())
     r = run_load(load_args(args, server, clients, duration=args.duration))
+    r["server_cpu"] = tree_cpu(server.pid()) - cpu0
     perf_stop(perf)
     r["server"] = server.name
     print_result(r, "%s: " % server.name)
@@ -597,16 +622,19 @@ def print_table(rows):
     by = {(r["server"], r["clients"]): r for r in rows}
     print()
     print("| server | clients | sessions/s | messages/s | p50 ms | p99 ms "
-          "| failures | moonpost/dovecot |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+          "| server CPU ms/MB | failures | moonpost/dovecot |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         ratio = ""
         ref = by.get(("dovecot", r["clients"]))
         if r["server"] == "moonpost" and ref and ref["rate"] > 0:
             ratio = "%.2f" % (r["rate"] / ref["rate"])
-        print("| %s | %d | %.1f | %.1f | %.1f | %.1f | %d | %s |"
+        mb = r["octets"] / 1e6
+        print("| %s | %d | %.1f | %.1f | %.1f | %.1f | %.2f | %d | %s |"
               % (r["server"], r["clients"], r["rate"], r["msg_rate"],
-                 r["p50"], r["p99"], r["failures"], ratio))
+                 r["p50"], r["p99"],
+                 r["server_cpu"] * 1000 / mb if mb > 0 else 0.0,
+                 r["failures"], ratio))
     sys.stdout.flush()
 
 

@@ -7,11 +7,11 @@
  * keeps CRLF line ends, so the octets sent are the octets LIST announced,
  * plus a CRLF when the message does not end with one.
  *
- * On a plaintext connection RETR of a large message does not copy it at
- * all: the file is mapped read-only to find the lines that start with a
- * '.', and the runs between them go to the socket with sendfile(2), each
- * stuffing '.' written in between. Small messages and TOP take the chunk
- * path, where one read and one send cost less than a mapping. */
+ * On a plaintext connection RETR of a large message copies nothing into
+ * the output queue: the file is read through one small buffer only to find
+ * the lines that start with a '.', and the runs between them go to the
+ * socket with sendfile(2), each stuffing '.' written in between. TOP and
+ * small messages take the chunk path. */
 #include "config.h"
 
 #include <errno.h>
@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -66,61 +65,71 @@ retr_step(struct pop3_session *s)
 	return finished;
 }
 
-/* RETR by sendfile: queues file ranges up to the next line to stuff, its
- * '.', and at the end the terminator. */
+/* RETR by sendfile: reads ahead from st->next_off to the next line to stuff
+ * (at most a window past what is queued), queues the file up to there as
+ * one range, then the stuffing '.'; at the end, the terminator. */
 static bool
 retr_sendfile_step(struct pop3_session *s)
 {
 	struct pop3_stream *st = &s->stream;
 
 	while (!mp_conn_output_full(s->conn)) {
-		size_t dot, end;
+		uint64_t limit = st->size - st->off > POP3_SENDFILE_RANGE
+					 ? st->off + POP3_SENDFILE_RANGE
+					 : st->size;
+		bool found = false;
 
 		if (mp_conn_is_closed(s->conn))
 			return true;
-		/* A window at a time: one step never reads much of a file
-		 * that may not be in the page cache. */
-		end = st->map_len - st->next > POP3_SCAN_WINDOW
-			      ? st->next + POP3_SCAN_WINDOW
-			      : st->map_len;
-		dot = pop3_dot_scan(st->map, end, st->next);
+		while (st->next_off < limit && !found) {
+			size_t want = limit - st->next_off > POP3_READ_CHUNK
+					      ? POP3_READ_CHUNK
+					      : (size_t)(limit - st->next_off);
+			ssize_t n = pread(st->fd, st->chunk, want,
+					  (off_t)st->next_off);
+			size_t at;
 
-		if (dot > st->off &&
-		    !mp_conn_send_file(s->conn, st->fd, st->off, dot - st->off))
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				return read_failed(s, n < 0 ? strerror(errno)
+							    : "file shrank");
+			at = pop3_dot_find(st->chunk, (size_t)n,
+					   st->line_start);
+			found = at < (size_t)n;
+			st->next_off += found ? at : (uint64_t)n;
+			if (!found)
+				st->line_start = st->chunk[n - 1] == '\n';
+		}
+		if (st->next_off > st->off &&
+		    !mp_conn_send_file(s->conn, st->fd, st->off,
+				       st->next_off - st->off))
 			return read_failed(s, "cannot queue the file");
-		st->off = dot;
-		if (dot == st->map_len) {
-			mp_conn_puts(s->conn,
-				     pop3_dot_tail(st->map, st->map_len));
+		st->off = st->next_off;
+		if (found) {
+			/* The '.' at st->next_off goes with the next range; it
+			 * is not a line start to the next search. */
+			mp_conn_write(s->conn, ".", 1);
+			st->line_start = false;
+		} else if (st->off == st->size) {
+			mp_conn_puts(s->conn, pop3_dot_tail(st->line_start));
 			return true;
 		}
-		if (dot == end) {
-			st->next = end; /* nothing to stuff in this window */
-			continue;
-		}
-		mp_conn_write(s->conn, ".", 1);
-		st->next = dot + 1;
 	}
 	return false;
 }
 
-/* Maps the file for retr_sendfile_step() when that is the better way. */
+/* True when RETR should go by sendfile: a plaintext connection and a
+ * message large enough for it to pay. */
 static bool
 sendfile_wanted(struct pop3_session *s, int fd)
 {
-	struct pop3_stream *st = &s->stream;
 	struct stat sb;
-	void *map;
 
 	if (!mp_conn_can_send_file(s->conn) || fstat(fd, &sb) < 0 ||
-	    sb.st_size < POP3_SENDFILE_MIN || (uint64_t)sb.st_size > SIZE_MAX)
+	    sb.st_size < POP3_SENDFILE_MIN)
 		return false;
-	map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, fd, 0);
-	if (map == MAP_FAILED)
-		return false;
-	(void)posix_madvise(map, (size_t)sb.st_size, POSIX_MADV_SEQUENTIAL);
-	st->map = map;
-	st->map_len = (size_t)sb.st_size;
+	s->stream.size = (uint64_t)sb.st_size;
 	return true;
 }
 
@@ -167,10 +176,11 @@ pop3_cmd_retr(struct pop3_session *s, const struct pop3_cmd *c)
 	}
 	st->fd = fd;
 	st->off = 0;
-	st->next = 0;
+	st->next_off = 0;
+	st->line_start = true;
+	st->chunk = mp_xmalloc(POP3_READ_CHUNK);
 	if (!top && sendfile_wanted(s, fd))
 		return pop3_stream_start(s, retr_sendfile_step);
-	st->chunk = mp_xmalloc(POP3_READ_CHUNK);
 	pop3_dot_init(&st->dot, top, c->lines);
 	return pop3_stream_start(s, retr_step);
 }

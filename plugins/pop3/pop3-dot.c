@@ -103,22 +103,31 @@ pop3_dot_finish(struct pop3_dot *d, struct mp_buf *out)
 }
 
 size_t
-pop3_dot_scan(const char *msg, size_t len, size_t from)
+pop3_dot_find(const char *p, size_t len, bool line_start)
 {
-	size_t start;
-	const char *hit;
+	size_t i = 0;
 
-	if (from >= len)
-		return len;
-	if (from == 0 && msg[0] == '.')
+	if (len > 0 && line_start && p[0] == '.')
 		return 0;
-	start = from - (from > 0); /* the LF before a dot at from counts */
-	hit = memmem(msg + start, len - start, "\n.", 2);
-	return hit != NULL ? (size_t)(hit - msg) + 1 : len;
+	/* Dots are rare at the start of a line and absent from base64, the
+	 * bulk of a large message: a vectorised search for '.' and a look
+	 * back beats searching for the two bytes "\n." (memmem goes a byte at
+	 * a time for needles that short). */
+	while (i < len) {
+		const char *dot = memchr(p + i, '.', len - i);
+
+		if (dot == NULL)
+			break;
+		i = (size_t)(dot - p);
+		if (i > 0 && p[i - 1] == '\n')
+			return i;
+		i++;
+	}
+	return len;
 }
 
 const char *
-pop3_dot_tail(const char *msg, size_t len)
+pop3_dot_tail(bool line_start)
 {
-	return len > 0 && msg[len - 1] != '\n' ? "\r\n.\r\n" : ".\r\n";
+	return line_start ? ".\r\n" : "\r\n.\r\n";
 }

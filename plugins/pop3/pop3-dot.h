@@ -35,14 +35,14 @@ bool pop3_dot_done(const struct pop3_dot *d);
  * message that does not end in a line break), then ".\r\n". */
 void pop3_dot_finish(struct pop3_dot *d, struct mp_buf *out);
 
-/* For a message in memory (RETR by sendfile, which sends the unchanged
- * runs between the stuffed lines straight from the file): the first
- * position at or after from, below len, that holds a "." at the start of a
- * line, or len when none does. len may end a window of the message: the
- * next call, with from = len, still sees a line that starts there. */
-size_t pop3_dot_scan(const char *msg, size_t len, size_t from);
-/* The end of a RETR response for the whole message msg: "\r\n.\r\n" when
- * it does not end in a line break, else ".\r\n". */
-const char *pop3_dot_tail(const char *msg, size_t len);
+/* For RETR by sendfile, which sends the unchanged runs between the lines
+ * to stuff straight from the file and only reads it to find them: the
+ * position of the first '.' in the piece p that starts a line, or len
+ * when none does. line_start tells whether p[0] starts a line (the piece
+ * is the start of the message or follows an LF). */
+size_t pop3_dot_find(const char *p, size_t len, bool line_start);
+/* The end of a RETR response: ".\r\n" when the message ended at the start
+ * of a line (it is empty or its last byte is LF), else "\r\n.\r\n". */
+const char *pop3_dot_tail(bool line_start);
 
 #endif

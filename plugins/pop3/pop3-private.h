@@ -29,8 +29,8 @@ struct pop3_session;
 #define POP3_READ_CHUNK (64 * 1024)
 /* RETR of a message this large goes by sendfile(2) when it can. */
 #define POP3_SENDFILE_MIN (64 * 1024)
-/* ... and is scanned for lines to stuff this much at a time. */
-#define POP3_SCAN_WINDOW (1024 * 1024)
+/* ... and queues file ranges at most this long. */
+#define POP3_SENDFILE_RANGE (1024 * 1024)
 /* Lines of LIST or UIDL queued per step, for the same reason. */
 #define POP3_LIST_STEP 2048
 /* The lock file in the account's directory: one POP3 session at a time. */
@@ -80,17 +80,17 @@ struct pop3_maildrop {
 struct pop3_stream {
 	/* Queues the next piece; true once the whole response is queued. */
 	bool (*step)(struct pop3_session *s);
-	size_t next; /* LIST, UIDL: index of the next message; RETR by
-			sendfile: where to look for the next line to stuff */
+	size_t next; /* LIST, UIDL: index of the next message */
 	bool uidl;   /* UIDL rather than LIST */
 	int fd;      /* RETR, TOP: the message file, or -1 */
 	uint64_t off;
+	uint64_t next_off; /* RETR by sendfile: read up to here */
 	struct pop3_dot dot;
 	char *chunk; /* RETR, TOP: read buffer */
-	/* RETR by sendfile: the file mapped read-only, to find the lines
-	 * that need a '.' in front; the bytes go from the file itself. */
-	const char *map;
-	size_t map_len;
+	/* RETR by sendfile: the file's size, and whether next_off starts a
+	 * line (off is what is queued). */
+	uint64_t size;
+	bool line_start;
 	struct mp_buf out; /* what a step queues, kept between steps */
 };
 

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <moonpost/config.h>
@@ -97,8 +96,6 @@ pop3_stream_end(struct pop3_session *s)
 
 	if (st->fd >= 0)
 		close(st->fd);
-	if (st->map != NULL)
-		munmap((void *)st->map, st->map_len);
 	free(st->chunk);
 	mp_buf_free(&st->out);
 	memset(st, 0, sizeof(*st));

@@ -10,7 +10,7 @@
  * every view lies inside the line and every limit holds; parsing is
  * deterministic; the dot filter's output unstuffs to its input, never
  * holds the terminator early, and is the same however the input is cut;
- * RETR by sendfile (pop3_dot_scan, in windows of any size, and
+ * RETR by sendfile (pop3_dot_find over pieces of any size, and
  * pop3_dot_tail) sends exactly what the filter does. */
 #include "config.h"
 
@@ -161,32 +161,33 @@ unstuff(const struct mp_buf *out, struct mp_buf *plain)
 	return line_start;
 }
 
-/* The response body as RETR by sendfile builds it, scanning window bytes
- * at a time. */
+/* The response body as RETR by sendfile builds it, reading the message
+ * piece bytes at a time. */
 static void
-scan_run(const char *in, size_t len, size_t window, struct mp_buf *out)
+find_run(const char *in, size_t len, size_t piece, struct mp_buf *out)
 {
-	size_t off = 0, from = 0;
+	size_t next = 0;
+	bool line_start = true;
 
-	for (;;) {
-		size_t end = len - from <= window ? len : from + window;
-		size_t dot = pop3_dot_scan(in, end, from);
+	while (next < len) {
+		size_t n = len - next < piece ? len - next : piece;
+		size_t at = pop3_dot_find(in + next, n, line_start);
 
-		assert(dot >= from && dot <= end);
-		mp_buf_append(out, in + off, dot - off);
-		off = dot;
-		if (dot == len)
-			break;
-		if (dot == end) {
-			from = end;
-			continue;
+		assert(at <= n);
+		mp_buf_append(out, in + next, at);
+		if (at < n) {
+			assert(in[next + at] == '.');
+			assert(next + at == 0 || in[next + at - 1] == '\n');
+			mp_buf_append(out, ".", 1);
+			next += at;
+			line_start = false;
+		} else {
+			next += n;
+			line_start = in[next - 1] == '\n';
 		}
-		assert(in[dot] == '.' && (dot == 0 || in[dot - 1] == '\n'));
-		mp_buf_append(out, ".", 1);
-		from = dot + 1;
 	}
-	mp_buf_append(out, pop3_dot_tail(in, len),
-		      strlen(pop3_dot_tail(in, len)));
+	mp_buf_append(out, pop3_dot_tail(line_start),
+		      strlen(pop3_dot_tail(line_start)));
 }
 
 static void
@@ -213,7 +214,7 @@ check_dot(const char *in, size_t len, uint8_t sel)
 	if (!top) {
 		struct mp_buf scanned = {0};
 
-		scan_run(in, len, step, &scanned);
+		find_run(in, len, step, &scanned);
 		assert(scanned.len == whole.len &&
 		       memcmp(scanned.data, whole.data, whole.len) == 0);
 		mp_buf_free(&scanned);

@@ -387,35 +387,36 @@ run_dot(const struct dcase *c, size_t step, GRand *rnd)
 }
 
 /* What RETR by sendfile sends: the runs between the lines to stuff, a
- * '.' before each of those, and the tail; scanned window bytes at a time
- * (0: all at once). */
+ * '.' before each of those, and the tail; the message read in pieces of
+ * piece bytes (0: all at once). */
 static char *
-run_scan(const char *in, size_t window)
+run_find(const char *in, size_t piece)
 {
 	GString *out = g_string_new(NULL);
-	size_t len = strlen(in), off = 0, from = 0;
+	size_t len = strlen(in), next = 0;
+	bool line_start = true;
 
-	for (;;) {
-		size_t end = window == 0 || len - from <= window
-				     ? len
-				     : from + window;
-		size_t dot = pop3_dot_scan(in, end, from);
+	while (next < len) {
+		size_t n =
+			piece == 0 || len - next < piece ? len - next : piece;
+		size_t at = pop3_dot_find(in + next, n, line_start);
 
-		g_assert_cmpuint(dot, >=, from);
-		g_assert_cmpuint(dot, <=, end);
-		g_string_append_len(out, in + off, (gssize)(dot - off));
-		off = dot;
-		if (dot == len)
-			break;
-		if (dot == end) {
-			from = end;
-			continue;
+		g_assert_cmpuint(at, <=, n);
+		g_string_append_len(out, in + next, (gssize)at);
+		if (at < n) {
+			g_assert_cmpint(in[next + at], ==, '.');
+			g_assert_true(next + at == 0 ||
+				      in[next + at - 1] == '\n');
+			g_string_append_c(out, '.');
+			next += at;
+			/* The '.' is read again, not as a line start. */
+			line_start = false;
+		} else {
+			next += n;
+			line_start = in[next - 1] == '\n';
 		}
-		g_assert_cmpint(in[dot], ==, '.');
-		g_string_append_c(out, '.');
-		from = dot + 1;
 	}
-	g_string_append(out, pop3_dot_tail(in, len));
+	g_string_append(out, pop3_dot_tail(line_start));
 	return g_string_free(out, FALSE);
 }
 
@@ -427,7 +428,7 @@ test_dot(gconstpointer data)
 	char *got;
 
 	for (size_t w = 0; w < 4 && !c->top; w++) {
-		got = run_scan(c->in, w);
+		got = run_find(c->in, w);
 		g_assert_cmpstr(got, ==, c->expect);
 		g_free(got);
 	}
