@@ -2,12 +2,12 @@
  * (6.2.2, RFC 4959) and LOGIN (6.2.3).
  *
  * Passwords are checked by the auth service on the thread pool; SCRAM
- * secrets are looked up there and the proof checked by the mechanism
- * (core/sasl.c). Plaintext passwords are taken only over TLS or from
- * loopback: elsewhere LOGIN is disabled (LOGINDISABLED) and PLAIN and
- * LOGIN are not offered. Failures answer NO [AUTHENTICATIONFAILED]; a
- * throttled or undecided check NO [UNAVAILABLE] (RFC 5530), so that clients
- * retry later instead of asking for a new password. */
+ * secrets are looked up there and the proof checked by the mechanism; the
+ * core drives the exchange (mp_auth_sasl in auth.h). Plaintext passwords are
+ * taken only over TLS or from loopback: elsewhere LOGIN is disabled
+ * (LOGINDISABLED) and PLAIN and LOGIN are not offered. Failures answer NO
+ * [AUTHENTICATIONFAILED]; a throttled or undecided check NO [UNAVAILABLE] (RFC
+ * 5530), so that clients retry later instead of asking for a new password. */
 #include "config.h"
 
 #include <stdio.h>
@@ -15,7 +15,6 @@
 #include <string.h>
 
 #include <moonpost/auth.h>
-#include <moonpost/base64.h>
 #include <moonpost/events.h>
 #include <moonpost/log.h>
 #include <moonpost/sasl.h>
@@ -25,9 +24,6 @@
 
 #define TEXT_FAILED "Authentication failed"
 #define TEXT_TEMP   "Temporary authentication failure, try again later"
-
-static void step(struct imap_session *s, const void *in, size_t len,
-		 bool have_input);
 
 static struct mp_auth_info
 auth_info(const struct imap_session *s, const char *mechanism)
@@ -116,9 +112,7 @@ cmd_login(struct imap_session *s, const struct imap_command *cmd)
 static void
 end_exchange(struct imap_session *s)
 {
-	mp_sasl_free(&s->sasl);
-	MP_FREE(s->sasl_user);
-	s->sasl_final = false;
+	mp_auth_sasl_free(&s->sasl);
 	s->authenticating = false;
 	mp_conn_set_max_line(s->conn, IMAP_LINE_MAX_PRE);
 }
@@ -135,170 +129,68 @@ fail(struct imap_session *s, const char *status, const char *code,
 }
 
 static void
-succeed(struct imap_session *s, const char *user)
+sasl_challenge(void *ctx, const char *base64)
 {
-	char *account = mp_xstrdup(user);
-	char *mech = mp_xstrdup(mp_sasl_mech_name(s->sasl));
+	struct imap_session *s = ctx;
 
-	end_exchange(s);
-	imap_event_login(s, account, mech);
-	free(mech);
-	free(account);
-}
-
-static void
-challenge(struct imap_session *s, const struct mp_buf *out)
-{
-	struct mp_buf line = {0};
-
-	mp_buf_puts(&line, "+ ");
-	mp_base64_encode(out->data != NULL ? out->data : "", out->len, &line);
-	mp_buf_puts(&line, "\r\n");
-	mp_conn_write(s->conn, line.data, line.len);
-	mp_buf_free(&line);
+	mp_conn_printf(s->conn, "+ %s\r\n", base64);
 	s->authenticating = true;
 	mp_conn_set_max_line(s->conn, IMAP_SASL_LINE_MAX);
 	mp_conn_resume(s->conn);
 }
 
 static void
-verify_done(enum mp_auth_result result, const char *user, void *ctx)
+sasl_end(void *ctx, enum mp_auth_sasl_end end, const char *account,
+	 const char *reason)
 {
 	struct imap_session *s = ctx;
+	char *mech;
 
-	s->auth_req = NULL;
-	mp_sasl_verified(s->sasl, result == MP_AUTH_OK);
-	if (result == MP_AUTH_OK) {
-		/* The canonical name, whatever case the client typed. */
-		free(s->sasl_user);
-		s->sasl_user = mp_xstrdup(user);
-		step(s, NULL, 0, false);
-	} else if (result == MP_AUTH_FAILED) {
+	switch (end) {
+	case MP_AUTH_SASL_OK:
+		mech = mp_xstrdup(mp_auth_sasl_mech(s->sasl));
+		end_exchange(s);
+		imap_event_login(s, account, mech);
+		free(mech);
+		return;
+	case MP_AUTH_SASL_FAILED:
+		if (reason != NULL)
+			mp_conn_log(s->conn, MP_LOG_INFO,
+				    "event=imap_auth_failed reason=%s",
+				    mp_q(reason));
 		fail(s, "NO", "AUTHENTICATIONFAILED", TEXT_FAILED);
-	} else {
-		fail(s, "NO", "UNAVAILABLE", TEXT_TEMP);
-	}
-}
-
-static void
-secret_done(enum mp_auth_result result, const char *user,
-	    const char *credential, void *ctx)
-{
-	struct imap_session *s = ctx;
-	const char *why = NULL;
-
-	s->auth_req = NULL;
-	if (result == MP_AUTH_THROTTLED || result == MP_AUTH_TEMPFAIL) {
+		return;
+	case MP_AUTH_SASL_TEMPFAIL:
 		fail(s, "NO", "UNAVAILABLE", TEXT_TEMP);
 		return;
-	}
-	if (!mp_sasl_set_secret(s->sasl,
-				result == MP_AUTH_OK ? credential : NULL, &why))
-		mp_conn_log(s->conn, MP_LOG_WARN,
-			    "event=scram_secret_bad user=%s error=%s",
-			    mp_q(user), mp_q(why));
-	free(s->sasl_user);
-	s->sasl_user = mp_xstrdup(user);
-	step(s, NULL, 0, false);
-}
-
-static bool
-is_scram(const struct imap_session *s)
-{
-	return strcmp(mp_sasl_mech_name(s->sasl), "SCRAM-SHA-256") == 0;
-}
-
-static void
-on_success(struct imap_session *s, const struct mp_buf *out)
-{
-	struct mp_auth_info info = auth_info(s, mp_sasl_mech_name(s->sasl));
-	const char *user =
-		s->sasl_user != NULL ? s->sasl_user : mp_sasl_username(s->sasl);
-
-	if (is_scram(s))
-		mp_auth_report(mp_server_auth(s->server), user, &info, true);
-	if (out->len > 0) {
-		/* RFC 9051 6.2.2 allows the data in the OK's code, but
-		 * clients expect a last challenge answered with an empty
-		 * line, as Dovecot sends it. */
-		if (s->sasl_user == NULL)
-			s->sasl_user = mp_xstrdup(user);
-		s->sasl_final = true;
-		challenge(s, out);
+	case MP_AUTH_SASL_CANCELLED:
+		fail(s, "BAD", NULL, "Authentication cancelled");
+		return;
+	case MP_AUTH_SASL_BAD_BASE64:
+		fail(s, "BAD", NULL, "Invalid base64 data");
 		return;
 	}
-	succeed(s, user);
 }
 
-static void
-on_fail(struct imap_session *s)
-{
-	struct mp_auth_info info = auth_info(s, mp_sasl_mech_name(s->sasl));
-	const char *user = mp_sasl_username(s->sasl);
-
-	if (is_scram(s) && user != NULL)
-		mp_auth_report(mp_server_auth(s->server), user, &info, false);
-	mp_conn_log(s->conn, MP_LOG_INFO, "event=imap_auth_failed reason=%s",
-		    mp_q(mp_sasl_error(s->sasl)));
-	fail(s, "NO", "AUTHENTICATIONFAILED", TEXT_FAILED);
-}
-
-static void
-step(struct imap_session *s, const void *in, size_t len, bool have_input)
-{
-	struct mp_auth *auth = mp_server_auth(s->server);
-	struct mp_auth_info info = auth_info(s, mp_sasl_mech_name(s->sasl));
-	struct mp_buf out = {0};
-
-	switch (mp_sasl_step(s->sasl, in, len, have_input, &out)) {
-	case MP_SASL_CHALLENGE:
-		challenge(s, &out);
-		break;
-	case MP_SASL_VERIFY_PASSWORD:
-		s->auth_req = mp_auth_verify_password(
-			auth, mp_sasl_username(s->sasl),
-			mp_sasl_password(s->sasl), &info, verify_done, s);
-		break;
-	case MP_SASL_NEED_SECRET:
-		s->auth_req = mp_auth_lookup_credential(
-			auth, mp_sasl_username(s->sasl), "SCRAM-SHA-256", &info,
-			secret_done, s);
-		break;
-	case MP_SASL_SUCCESS:
-		on_success(s, &out);
-		break;
-	case MP_SASL_FAIL:
-		on_fail(s);
-		break;
-	}
-	mp_buf_free(&out);
-}
-
-/* Decodes a client response; false after the reply. */
-static bool
-decode(struct imap_session *s, const char *text, size_t len, struct mp_buf *out)
-{
-	if (len == 1 && text[0] == '=')
-		return true; /* an empty initial response (RFC 4959 3) */
-	if (mp_base64_decode(text, len, out, NULL))
-		return true;
-	fail(s, "BAD", NULL, "Invalid base64 data");
-	return false;
-}
+static const struct mp_auth_sasl_ops sasl_ops = {
+	.challenge = sasl_challenge,
+	.end = sasl_end,
+};
 
 /* Input stays held while the password, the login hook or the opening of
  * the account is still to answer. */
 static bool
 waiting(const struct imap_session *s)
 {
-	return s->auth_req != NULL || s->login_check != NULL || s->job != NULL;
+	return s->auth_req != NULL || mp_auth_sasl_busy(s->sasl) ||
+	       s->login_check != NULL || s->job != NULL;
 }
 
 static enum mp_status
 cmd_authenticate(struct imap_session *s, const struct imap_command *cmd)
 {
-	struct mp_str mech_arg, ir;
-	struct mp_buf in = {0};
+	struct mp_auth_info info = auth_info(s, NULL);
+	struct mp_str mech_arg, ir = {NULL, 0};
 	char mech[32];
 
 	if (cmd->count < 1 || cmd->count > 2 ||
@@ -315,17 +207,14 @@ cmd_authenticate(struct imap_session *s, const struct imap_command *cmd)
 		return MP_OK;
 	}
 	if (!mp_sasl_mechanism_offered(mech, imap_secure(s)) ||
-	    (s->sasl = mp_sasl_new(mech, NULL)) == NULL) {
+	    (s->sasl = mp_auth_sasl_new(mp_server_auth(s->server), s->conn,
+					mech, &info, &sasl_ops, s)) == NULL) {
 		imap_cmd_done(s, "NO", "PRIVACYREQUIRED",
 			      "Plaintext authentication disallowed on "
 			      "non-secure connections");
 		return MP_OK;
 	}
-	if (cmd->count == 1)
-		step(s, NULL, 0, false);
-	else if (decode(s, ir.p, ir.len, &in))
-		step(s, in.data, in.len, true);
-	mp_buf_free(&in);
+	mp_auth_sasl_start(s->sasl, cmd->count == 2 ? ir.p : NULL, ir.len);
 	/* Input goes on for the exchange's lines; a password check holds
 	 * it (imap_auth_line returns MP_AGAIN meanwhile). */
 	return waiting(s) ? MP_AGAIN : MP_OK;
@@ -335,29 +224,14 @@ enum mp_status
 imap_auth_line(struct imap_session *s, const char *line, size_t len,
 	       unsigned flags)
 {
-	struct mp_buf in = {0};
-
 	if (flags & MP_LINE_TOO_LONG) {
 		fail(s, "BAD", NULL, "Response too long");
 		return MP_OK;
 	}
 	s->authenticating = false;
-	if (s->sasl_final) {
-		/* After the last challenge: the client's empty answer. */
-		if (len != 0)
-			fail(s, "NO", "AUTHENTICATIONFAILED", TEXT_FAILED);
-		else
-			succeed(s, s->sasl_user);
-		/* The `login` hook may still be deciding. */
-		return waiting(s) ? MP_AGAIN : MP_OK;
-	}
-	if (len == 1 && line[0] == '*') {
-		fail(s, "BAD", NULL, "Authentication cancelled");
-		return MP_OK;
-	}
-	if (decode(s, line, len, &in))
-		step(s, in.data, in.len, true);
-	mp_buf_free(&in);
+	if (s->sasl != NULL)
+		mp_auth_sasl_input(s->sasl, line, len);
+	/* The `login` hook may still be deciding. */
 	return waiting(s) ? MP_AGAIN : MP_OK;
 }
 
@@ -366,7 +240,7 @@ imap_auth_abort(struct imap_session *s)
 {
 	mp_auth_cancel(&s->auth_req);
 	mp_login_check_cancel(&s->login_check);
-	mp_sasl_free(&s->sasl);
+	mp_auth_sasl_free(&s->sasl);
 }
 
 const struct imap_cmd_def imap_auth_cmds[] = {

@@ -25,7 +25,7 @@ struct imap_append;
 struct imap_view;
 struct ms_msg;
 struct mp_auth_request;
-struct mp_sasl;
+struct mp_auth_sasl;
 struct ms_user;
 struct ms_change_list;
 struct mp_login_check;
@@ -164,10 +164,8 @@ struct imap_session {
 
 	/* Logging in. */
 	struct mp_auth_request *auth_req;
-	struct mp_sasl *sasl;
-	char *sasl_user;
-	bool sasl_final;     /* waiting for the empty answer to the last data */
-	bool authenticating; /* lines are SASL responses */
+	struct mp_auth_sasl *sasl; /* AUTHENTICATE under way */
+	bool authenticating;       /* lines are SASL responses */
 	char *account;
 	struct ms_user *user;
 	/* The `login` hook deciding (imap-events.c), and what it decides

@@ -442,7 +442,6 @@ imap_on_close(struct mp_conn *conn)
 	imap_parser_free(&s->parser);
 	request_clear(s);
 	free(s->account);
-	free(s->sasl_user);
 	free(s->login_account);
 	free(s->mechanism);
 	free(s);

@@ -13,7 +13,6 @@
 #include <string.h>
 
 #include <moonpost/auth.h>
-#include <moonpost/base64.h>
 #include <moonpost/log.h>
 #include <moonpost/sasl.h>
 #include <moonpost/server.h>
@@ -24,9 +23,6 @@
 	"Plaintext authentication disallowed on non-secure connections"
 #define TEXT_FAILED "Authentication failed"
 #define TEXT_TEMP   "Temporary authentication failure, try again later"
-
-static void step(struct pop3_session *s, const void *in, size_t len,
-		 bool have_input);
 
 static struct mp_auth_info
 auth_info(const struct pop3_session *s, const char *mechanism)
@@ -177,9 +173,7 @@ pop3_cmd_pass(struct pop3_session *s, const struct pop3_cmd *c)
 static void
 end_exchange(struct pop3_session *s)
 {
-	mp_sasl_free(&s->sasl);
-	MP_FREE(s->sasl_user);
-	s->sasl_final = false;
+	mp_auth_sasl_free(&s->sasl);
 	s->state = POP3_S_AUTHORIZATION;
 	mp_conn_set_max_line(s->conn, POP3_LINE_MAX);
 	pop3_resume(s);
@@ -193,164 +187,52 @@ fail(struct pop3_session *s, const char *code, const char *text)
 }
 
 static void
-tempfail(struct pop3_session *s)
+sasl_challenge(void *ctx, const char *base64)
 {
-	pop3_reply(s, false, "SYS/TEMP", TEXT_TEMP);
-	end_exchange(s);
-}
+	struct pop3_session *s = ctx;
 
-static void
-succeed(struct pop3_session *s, const char *user)
-{
-	char *account = mp_xstrdup(user);
-	char *mech = mp_xstrdup(mp_sasl_mech_name(s->sasl));
-
-	mp_sasl_free(&s->sasl);
-	MP_FREE(s->sasl_user);
-	s->sasl_final = false;
-	logged_in(s, account, mech);
-	free(mech);
-	free(account);
-}
-
-static void
-challenge(struct pop3_session *s, const struct mp_buf *out)
-{
-	struct mp_buf line = {0};
-
-	mp_buf_puts(&line, "+ ");
-	mp_base64_encode(out->data != NULL ? out->data : "", out->len, &line);
-	mp_buf_puts(&line, "\r\n");
-	mp_conn_write(s->conn, line.data, line.len);
-	mp_buf_free(&line);
+	mp_conn_printf(s->conn, "+ %s\r\n", base64);
 	pop3_resume(s);
 }
 
 static void
-verify_done(enum mp_auth_result result, const char *user, void *ctx)
+sasl_end(void *ctx, enum mp_auth_sasl_end end, const char *account,
+	 const char *reason)
 {
 	struct pop3_session *s = ctx;
+	char *mech;
 
-	s->auth_req = NULL;
-	mp_sasl_verified(s->sasl, result == MP_AUTH_OK);
-	if (result == MP_AUTH_OK) {
-		/* The canonical name: what the passwd file calls the
-		 * account, whatever case the client typed. */
-		free(s->sasl_user);
-		s->sasl_user = mp_xstrdup(user);
-		step(s, NULL, 0, false);
-	} else if (result == MP_AUTH_FAILED) {
+	switch (end) {
+	case MP_AUTH_SASL_OK:
+		mech = mp_xstrdup(mp_auth_sasl_mech(s->sasl));
+		mp_auth_sasl_free(&s->sasl);
+		logged_in(s, account, mech);
+		free(mech);
+		return;
+	case MP_AUTH_SASL_FAILED:
+		if (reason != NULL)
+			mp_conn_log(s->conn, MP_LOG_INFO,
+				    "event=pop3_auth_failed reason=%s",
+				    mp_q(reason));
 		fail(s, "AUTH", TEXT_FAILED);
-	} else {
-		tempfail(s);
-	}
-}
-
-static void
-secret_done(enum mp_auth_result result, const char *user,
-	    const char *credential, void *ctx)
-{
-	struct pop3_session *s = ctx;
-	const char *why = NULL;
-
-	s->auth_req = NULL;
-	if (result == MP_AUTH_THROTTLED || result == MP_AUTH_TEMPFAIL) {
-		tempfail(s);
+		return;
+	case MP_AUTH_SASL_TEMPFAIL:
+		pop3_reply(s, false, "SYS/TEMP", TEXT_TEMP);
+		end_exchange(s);
+		return;
+	case MP_AUTH_SASL_CANCELLED:
+		fail(s, NULL, "Authentication cancelled");
+		return;
+	case MP_AUTH_SASL_BAD_BASE64:
+		fail(s, NULL, "Invalid base64 data");
 		return;
 	}
-	if (!mp_sasl_set_secret(s->sasl,
-				result == MP_AUTH_OK ? credential : NULL, &why))
-		mp_conn_log(s->conn, MP_LOG_WARN,
-			    "event=scram_secret_bad user=%s error=%s",
-			    mp_q(user), mp_q(why));
-	free(s->sasl_user);
-	s->sasl_user = mp_xstrdup(user);
-	step(s, NULL, 0, false);
 }
 
-static bool
-is_scram(const struct pop3_session *s)
-{
-	return strcmp(mp_sasl_mech_name(s->sasl), "SCRAM-SHA-256") == 0;
-}
-
-static void
-on_success(struct pop3_session *s, const struct mp_buf *out)
-{
-	struct mp_auth_info info = auth_info(s, mp_sasl_mech_name(s->sasl));
-	const char *user =
-		s->sasl_user != NULL ? s->sasl_user : mp_sasl_username(s->sasl);
-
-	/* SCRAM checked the proof itself: tell the throttle. */
-	if (is_scram(s))
-		mp_auth_report(mp_server_auth(s->server), user, &info, true);
-	if (out->len > 0) {
-		/* RFC 5034 4: no data with +OK, so it goes in a last
-		 * challenge that the client answers with an empty line. */
-		if (s->sasl_user == NULL)
-			s->sasl_user = mp_xstrdup(user);
-		s->sasl_final = true;
-		challenge(s, out);
-		return;
-	}
-	succeed(s, user);
-}
-
-static void
-on_fail(struct pop3_session *s)
-{
-	struct mp_auth_info info = auth_info(s, mp_sasl_mech_name(s->sasl));
-	const char *user = mp_sasl_username(s->sasl);
-
-	if (is_scram(s) && user != NULL)
-		mp_auth_report(mp_server_auth(s->server), user, &info, false);
-	mp_conn_log(s->conn, MP_LOG_INFO, "event=pop3_auth_failed reason=%s",
-		    mp_q(mp_sasl_error(s->sasl)));
-	fail(s, "AUTH", TEXT_FAILED);
-}
-
-static void
-step(struct pop3_session *s, const void *in, size_t len, bool have_input)
-{
-	struct mp_auth *auth = mp_server_auth(s->server);
-	struct mp_auth_info info = auth_info(s, mp_sasl_mech_name(s->sasl));
-	struct mp_buf out = {0};
-
-	switch (mp_sasl_step(s->sasl, in, len, have_input, &out)) {
-	case MP_SASL_CHALLENGE:
-		challenge(s, &out);
-		break;
-	case MP_SASL_VERIFY_PASSWORD:
-		s->auth_req = mp_auth_verify_password(
-			auth, mp_sasl_username(s->sasl),
-			mp_sasl_password(s->sasl), &info, verify_done, s);
-		break;
-	case MP_SASL_NEED_SECRET:
-		s->auth_req = mp_auth_lookup_credential(
-			auth, mp_sasl_username(s->sasl), "SCRAM-SHA-256", &info,
-			secret_done, s);
-		break;
-	case MP_SASL_SUCCESS:
-		on_success(s, &out);
-		break;
-	case MP_SASL_FAIL:
-		on_fail(s);
-		break;
-	}
-	mp_buf_free(&out);
-}
-
-/* Decodes a client message; false after a reply. */
-static bool
-decode(struct pop3_session *s, const char *text, size_t len, struct mp_buf *out)
-{
-	if (len == 1 && text[0] == '=')
-		return true; /* an empty initial response (RFC 5034 4) */
-	if (mp_base64_decode(text, len, out, NULL))
-		return true;
-	fail(s, NULL, "Invalid base64 data");
-	return false;
-}
+static const struct mp_auth_sasl_ops sasl_ops = {
+	.challenge = sasl_challenge,
+	.end = sasl_end,
+};
 
 /* A bare AUTH: the mechanisms, one per line, as clients asked before CAPA
  * (RFC 1734's form; Outlook still sends it). */
@@ -372,8 +254,8 @@ list_mechanisms(struct pop3_session *s)
 enum mp_status
 pop3_cmd_auth(struct pop3_session *s, const struct pop3_cmd *c)
 {
+	struct mp_auth_info info = auth_info(s, NULL);
 	char mech[POP3_MECH_MAX + 1];
-	struct mp_buf ir = {0};
 
 	if (c->arg.p == NULL)
 		return list_mechanisms(s);
@@ -385,19 +267,15 @@ pop3_cmd_auth(struct pop3_session *s, const struct pop3_cmd *c)
 		return MP_OK;
 	}
 	if (!mp_sasl_mechanism_offered(mech, pop3_secure(s)) ||
-	    (s->sasl = mp_sasl_new(mech, NULL)) == NULL) {
+	    (s->sasl = mp_auth_sasl_new(mp_server_auth(s->server), s->conn,
+					mech, &info, &sasl_ops, s)) == NULL) {
 		pop3_reply_error(s, "AUTH", TEXT_PLAINTEXT);
 		return MP_OK;
 	}
 	MP_FREE(s->user);
 	s->state = POP3_S_SASL;
 	mp_conn_set_max_line(s->conn, POP3_AUTH_LINE_MAX);
-	if (c->auth_response.p == NULL) {
-		step(s, NULL, 0, false);
-	} else if (decode(s, c->auth_response.p, c->auth_response.len, &ir)) {
-		step(s, ir.data, ir.len, true);
-	}
-	mp_buf_free(&ir);
+	mp_auth_sasl_start(s->sasl, c->auth_response.p, c->auth_response.len);
 	return MP_AGAIN;
 }
 
@@ -405,29 +283,13 @@ enum mp_status
 pop3_auth_line(struct pop3_session *s, const char *line, size_t len,
 	       unsigned flags)
 {
-	struct mp_buf in = {0};
-
-	if (s->auth_req != NULL)
+	if (mp_auth_sasl_busy(s->sasl) || s->sasl == NULL)
 		return MP_AGAIN; /* cannot happen: input is held meanwhile */
 	if (flags & MP_LINE_TOO_LONG) {
 		fail(s, NULL, "Response too long");
 		return MP_AGAIN;
 	}
-	if (s->sasl_final) {
-		/* After the last challenge: the client's empty answer. */
-		if (len != 0)
-			fail(s, "AUTH", TEXT_FAILED);
-		else
-			succeed(s, s->sasl_user);
-		return MP_AGAIN;
-	}
-	if (len == 1 && line[0] == '*') {
-		fail(s, NULL, "Authentication cancelled");
-		return MP_AGAIN;
-	}
-	if (decode(s, line, len, &in))
-		step(s, in.data, in.len, true);
-	mp_buf_free(&in);
+	mp_auth_sasl_input(s->sasl, line, len);
 	return MP_AGAIN;
 }
 
@@ -435,7 +297,7 @@ void
 pop3_auth_abort(struct pop3_session *s)
 {
 	mp_auth_cancel(&s->auth_req);
-	mp_sasl_free(&s->sasl);
+	mp_auth_sasl_free(&s->sasl);
 	mp_login_check_cancel(&s->login_check);
 	MP_FREE(s->login_account);
 }

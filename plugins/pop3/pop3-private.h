@@ -11,7 +11,7 @@
 
 struct mp_auth_request;
 struct mp_login_check;
-struct mp_sasl;
+struct mp_auth_sasl;
 struct ms_mailbox;
 struct ms_user;
 struct pop3_job;
@@ -108,10 +108,8 @@ struct pop3_session {
 
 	/* Async work in flight; each is cancelled when the session closes. */
 	struct mp_auth_request *auth_req;
-	struct mp_sasl *sasl;
-	char *sasl_user;      /* the account as the auth service names it */
-	bool sasl_final;      /* waiting for the answer to SCRAM's last data */
-	struct pop3_job *job; /* opening or updating the maildrop */
+	struct mp_auth_sasl *sasl; /* AUTH under way */
+	struct pop3_job *job;      /* opening or updating the maildrop */
 	struct mp_login_check *login_check; /* the `login` hook decides */
 	char *login_account; /* the account the `login` hook is asked about */
 	char *mechanism;     /* of the login, for the hooks */

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <moonpost/auth.h>
 #include <moonpost/config.h>
 #include <moonpost/log.h>
 #include <moonpost/server.h>
@@ -197,7 +198,7 @@ pop3_on_shutdown(struct mp_conn *conn)
 	 * message being sent is sent whole; everything else learns now
 	 * that the server is going away. */
 	if (s->job != NULL || s->auth_req != NULL || s->login_check != NULL ||
-	    s->streaming) {
+	    mp_auth_sasl_busy(s->sasl) || s->streaming) {
 		s->shutdown_after = true;
 		return;
 	}
@@ -236,7 +237,6 @@ pop3_on_close(struct mp_conn *conn)
 	free(s->user);
 	free(s->mechanism);
 	free(s->account);
-	free(s->sasl_user);
 	free(s);
 }
 

@@ -10,9 +10,8 @@
 #include "smtp-data.h"
 #include "smtp-parser.h"
 
-struct mp_auth_request;
+struct mp_auth_sasl;
 struct mp_dns_req;
-struct mp_sasl;
 
 /* Longest command line (RFC 5321 4.5.3.1.4 says 512; Postfix accepts
  * 2048 because real clients exceed it with long AUTH= and SIZE= params). */
@@ -84,9 +83,9 @@ struct smtp_session {
 	struct smtp_limits limits;
 	char *helo;
 	bool esmtp;
-	char *rdns; /* forward-confirmed name, or NULL */
+	char *rdns;         /* forward-confirmed name, or NULL */
 	bool connect_waits; /* the connect hook waits for the rDNS lookup */
-	char *user; /* authenticated account */
+	char *user;         /* authenticated account */
 	struct smtp_tx tx;
 	unsigned commands;
 	unsigned errors;
@@ -97,8 +96,7 @@ struct smtp_session {
 	struct mp_lua_call *call;
 	uint64_t lua_tx_id; /* the tx object registered for the call */
 	struct mp_lua *call_lua;
-	struct mp_auth_request *auth_req;
-	struct mp_sasl *sasl;
+	struct mp_auth_sasl *sasl; /* AUTH under way */
 	struct mp_dns_req *dns_req;
 	struct mp_delivery *delivery;
 	size_t deliver_next;

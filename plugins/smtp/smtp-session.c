@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <moonpost/auth.h>
 #include <moonpost/config.h>
 #include <moonpost/dns.h>
 #include <moonpost/log.h>
@@ -304,7 +305,8 @@ smtp_on_shutdown(struct mp_conn *conn)
 
 	/* A delivery under way finishes and answers first; everything else
 	 * learns now that the server is going away. */
-	if (s->delivery != NULL || s->call != NULL || s->auth_req != NULL) {
+	if (s->delivery != NULL || s->call != NULL ||
+	    mp_auth_sasl_busy(s->sasl)) {
 		s->shutdown_after = true;
 		return;
 	}

@@ -26,6 +26,7 @@
 
 struct mp_auth;
 struct mp_auth_request;
+struct mp_conn;
 
 enum mp_auth_result {
 	MP_AUTH_OK = 0,    /* authenticated */
@@ -79,5 +80,64 @@ MP_API void mp_auth_report(struct mp_auth *auth, const char *user,
 			   const struct mp_auth_info *info, bool ok);
 /* "ok", "failed", "throttled" or "tempfail"; static. */
 MP_API const char *mp_auth_result_name(enum mp_auth_result result);
+
+/* --- SASL exchanges (auth-sasl.c) ----------------------------------------
+ *
+ * SMTP AUTH, POP3 AUTH and IMAP AUTHENTICATE frame SASL differently
+ * ("334 " or "+ " challenges) and answer its end with their own replies;
+ * everything in between is the same and lives here: base64 both ways ("="
+ * is an empty initial response, "*" a cancel), the mechanism's steps
+ * (sasl.h), password checks and SCRAM secret lookups through the auth
+ * service, the account's canonical name, the throttle told of SCRAM's
+ * outcome, and the empty response that must answer SCRAM's final data
+ * (sent as a last challenge: none of the three has room for it in the
+ * success reply that clients read). */
+
+struct mp_auth_sasl;
+
+enum mp_auth_sasl_end {
+	MP_AUTH_SASL_OK,         /* authenticated */
+	MP_AUTH_SASL_FAILED,     /* wrong credentials or a failed proof */
+	MP_AUTH_SASL_TEMPFAIL,   /* throttled, or no verdict now */
+	MP_AUTH_SASL_CANCELLED,  /* the client sent "*" */
+	MP_AUTH_SASL_BAD_BASE64, /* a response that is not base64 */
+};
+
+struct mp_auth_sasl_ops {
+	/* Sends a challenge: base64 text (NUL-terminated, maybe empty) for
+	 * the protocol to frame; the client's answer goes to
+	 * mp_auth_sasl_input(). */
+	void (*challenge)(void *ctx, const char *base64);
+	/* The exchange is over. account is the auth service's name for the
+	 * client with MP_AUTH_SASL_OK, else NULL; reason is why a mechanism
+	 * failed, for the log, or NULL. Both are valid during the call only.
+	 * Called once, last: it may free the exchange. */
+	void (*end)(void *ctx, enum mp_auth_sasl_end end, const char *account,
+		    const char *reason);
+};
+
+/* A new exchange of the mechanism mech (any case; the caller checked it is
+ * offered) for the client described by info (copied), against the auth
+ * service auth; NULL when mech is not one we have. conn is for the log
+ * and must outlive the exchange. Free with mp_auth_sasl_free(). */
+MP_API struct mp_auth_sasl *
+mp_auth_sasl_new(struct mp_auth *auth, struct mp_conn *conn, const char *mech,
+		 const struct mp_auth_info *info,
+		 const struct mp_auth_sasl_ops *ops, void *ctx);
+/* Starts the exchange with the initial response ir (len bytes as the
+ * client sent it: base64, or "=" for an empty one), or without one when
+ * ir is NULL. Ends in challenge() or end(), maybe later (on the pool). */
+MP_API void mp_auth_sasl_start(struct mp_auth_sasl *x, const char *ir,
+			       size_t len);
+/* The client's answer (one line, CRLF removed) to the last challenge. */
+MP_API void mp_auth_sasl_input(struct mp_auth_sasl *x, const char *line,
+			       size_t len);
+/* True while a password check or a lookup runs: hold the client's input. */
+MP_API bool mp_auth_sasl_busy(const struct mp_auth_sasl *x);
+/* The mechanism's name, upper case (static). */
+MP_API const char *mp_auth_sasl_mech(const struct mp_auth_sasl *x);
+/* Cancels any check in flight, wipes secrets, frees *x, sets it NULL.
+ * NULL is harmless. */
+MP_API void mp_auth_sasl_free(struct mp_auth_sasl **x);
 
 #endif
