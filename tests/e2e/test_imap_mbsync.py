@@ -23,6 +23,7 @@ import pwd
 import random
 import re
 import shutil
+import string
 import subprocess
 import sys
 
@@ -84,7 +85,7 @@ def plain(subject, body):
 def large_message():
     """About 1 MB of text lines, the same every run."""
     rnd = random.Random(1)
-    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    alphabet = string.ascii_letters + string.digits + "+/"
     lines = ["".join(rnd.choice(alphabet) for _ in range(76))
              for _ in range(13000)]
     return plain("large", "\r\n".join(lines) + "\r\n")
@@ -107,12 +108,14 @@ UTF8_MSG = (
     "* 1 FETCH (FLAGS (\\Deleted))\r\n"
     "a1 OK done\r\n").encode()
 
-LOCAL_NEW = (b"From: Demo <demo@example.test>\n"
-             b"To: Ann <ann@example.org>\n"
-             b"Subject: written offline\n"
-             b"Message-ID: <offline@example.test>\n"
-             b"\n"
-             b"Composed in the local Maildir.\n")
+# Written by a local MUA, raw UTF-8 subject included: mbsync never
+# ENABLEs UTF8=ACCEPT, so this is an 8-bit header from an IMAP4rev1 client.
+LOCAL_NEW = ("From: Demo <demo@example.test>\n"
+             "To: Ann <ann@example.org>\n"
+             "Subject: written offline – ünïcode\n"
+             "Message-ID: <offline@example.test>\n"
+             "\n"
+             "Composed in the local Maildir.\n").encode()
 
 
 def lf(data):
