@@ -4,10 +4,12 @@
 Mail is delivered to an account with a few folders (a ~1 MB message and
 one with raw UTF-8 headers among it); mbsync pulls it all into a local
 Maildir, over implicit TLS with AUTHENTICATE PLAIN in one test and over
-STARTTLS with SCRAM-SHA-256 in the other (the test certificate is
-self-signed: mbsync trusts it through CertificateFile). Each local file
-must hold the server's bytes (mbsync turns CRLF into LF and adds its
-X-TUID line) and the flags the server has. Then flags are changed and a
+STARTTLS with SCRAM-SHA-256 and arrival dates copied both ways in
+another, and with LOGIN and UIDPLUS, MOVE and COMPRESS turned off in a
+third (the test certificate is self-signed: mbsync trusts it through
+CertificateFile). Each local file must hold the server's bytes (mbsync
+turns CRLF into LF and adds its X-TUID line) and the flags the server
+has. Then flags are changed and a
 message is trashed and one written locally, and a sync pushes that up
 (UID STORE, APPEND with APPENDUID, UID MOVE to Trash, expunge); imaplib
 checks the server. A message expunged on the server must then vanish
@@ -26,6 +28,7 @@ import shutil
 import string
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
@@ -276,7 +279,7 @@ auth {{ max_failures_per_ip = 100, max_failures_per_account = 100 }}
 
     # --- mbsync -------------------------------------------------------------
 
-    def write_rc(self, tls, mechs, extra=""):
+    def write_rc(self, tls, mechs, extra="", channel=""):
         port = self.imaps_port if tls == "IMAPS" else self.imap_port
         self.rc = os.path.join(self.tmp, "mbsyncrc")
         with open(self.rc, "w") as f:
@@ -311,9 +314,10 @@ Create Both
 Expunge Both
 SyncState *
 Sync All
+{channel}
 """.format(port=port, user=USER, password=PASSWORD, tls=tls,
                 cert=self.cert, mechs=mechs, local=self.local,
-                extra=extra))
+                extra=extra, channel=channel))
         os.chmod(self.rc, 0o600)
 
     def sync(self):
@@ -385,8 +389,8 @@ Sync All
                 self.assertEqual(gl, wl, name)
         return server
 
-    def scenario(self, tls, mechs, extra=""):
-        self.write_rc(tls, mechs, extra)
+    def scenario(self, tls, mechs, extra="", channel=""):
+        self.write_rc(tls, mechs, extra, channel)
         msgs = self.fill()
         log = self.sync()
         self.assertIn("BODY.PEEK[]", log)
@@ -420,6 +424,8 @@ Sync All
                            "1751360000.offline.host:2,S")
         with open(new, "wb") as f:
             f.write(LOCAL_NEW)
+        # Its arrival time, for CopyArrivalDate: 2025-07-01 12:00:00 UTC.
+        os.utime(new, (1751371200, 1751371200))
         log = self.sync()
         self.assertRegex(log, r"UID STORE \d+ \+FLAGS")
         self.push_log = log
@@ -482,10 +488,33 @@ class Mbsync(Base):
         self.assertRegex(self.push_log, r">>> \d+ UID MOVE \d+ \"Trash\"")
         self.assertRegex(self.push_log, r">>> \d+ UID EXPUNGE \d+")
 
-    def test_starttls_scram(self):
-        self.scenario("STARTTLS", "SCRAM-SHA-256")
+    def test_starttls_scram_arrival_dates(self):
+        # CopyArrivalDate: FETCH INTERNALDATE down, APPEND with a date up.
+        self.scenario("STARTTLS", "SCRAM-SHA-256",
+                      channel="CopyArrivalDate yes")
+        self.assertRegex(self.push_log, r'>>> \d+ APPEND "Work/Sub" '
+                         r'\(\\Seen\) "01-Jul-2025 12:00:00 \+0000" ')
         self.assertIn("APPENDUID", self.push_log)
         self.assertRegex(self.push_log, r">>> \d+ UID MOVE \d+ \"Trash\"")
+        # Each local file's time is its message's INTERNALDATE.
+        m = self.imap()
+        for name, files in self.local_files().items():
+            typ, _ = m.select('"%s"' % name)
+            self.assertEqual(typ, "OK")
+            typ, data = m.uid("FETCH", "1:*", "(INTERNALDATE BODY.PEEK[])")
+            self.assertEqual(typ, "OK")
+            dates = {strip_tuid(lf(item[1])): time.mktime(
+                         imaplib.Internaldate2tuple(item[0]))
+                     for item in data if isinstance(item, tuple)}
+            self.assertEqual(len(dates), len(files), name)
+            for path, _, body in files:
+                self.assertEqual(os.stat(path).st_mtime,
+                                 dates[strip_tuid(body)], path)
+            m.unselect()
+        m.logout()
+        self.assertIn(1751371200.0, [
+            os.stat(p).st_mtime for p, _, body in
+            self.local_files()["Work/Sub"] if b"offline" in body])
 
     def test_without_uidplus_move_compress(self):
         # mbsync then trashes with COPY and expunges with CLOSE, instead of
