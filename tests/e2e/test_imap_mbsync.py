@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """mbsync (isync), a real IMAP sync client, against the real daemon.
 
-Mail is delivered to an account with a few folders (a ~1 MB message and
-one with raw UTF-8 headers among it); mbsync pulls it all into a local
+Mail is delivered to an account with a few folders, one with a
+non-ASCII name (a ~1 MB message and one with raw UTF-8 headers among it); mbsync pulls it all into a local
 Maildir, over implicit TLS with AUTHENTICATE PLAIN in one test and over
 STARTTLS with SCRAM-SHA-256 and arrival dates copied both ways in
 another, and with LOGIN and UIDPLUS, MOVE and COMPRESS turned off in a
@@ -18,6 +18,7 @@ from the Maildir, and a sync with nothing to do must change nothing.
 isync is installed with apt-get when it is missing and we are root;
 otherwise the tests are skipped with the reason."""
 
+import base64
 import glob
 import imaplib
 import os
@@ -133,6 +134,17 @@ def strip_tuid(data):
     return b"\n".join(lines) + sep + body
 
 
+def mutf7_decode(name):
+    """A modified UTF-7 mailbox name (RFC 3501 5.1.3) as text."""
+    def chunk(m):
+        if not m.group(1):
+            return "&"
+        b64 = m.group(1).replace(",", "/")
+        return base64.b64decode(b64 + "=" * (-len(b64) % 4)).decode(
+            "utf-16-be")
+    return re.sub(r"&([^-]*)-", chunk, name)
+
+
 def parse_flags(text):
     return {f for f in text.split() if f != "\\Recent"}
 
@@ -233,8 +245,9 @@ auth {{ max_failures_per_ip = 100, max_failures_per_account = 100 }}
         """{mailbox: sorted [(flags, bytes)]} of the whole account."""
         m = self.imap()
         try:
-            return {name: sorted((sorted(f), b) for f, b in
-                                 self.server_box(m, name).values())
+            return {mutf7_decode(name):
+                    sorted((sorted(f), b) for f, b in
+                           self.server_box(m, name).values())
                     for name in self.server_boxes(m)}
         finally:
             m.logout()
@@ -247,7 +260,10 @@ auth {{ max_failures_per_ip = 100, max_failures_per_account = 100 }}
         for root, dirs, _ in os.walk(self.local):
             if "cur" not in dirs:
                 continue
-            folder = os.path.relpath(root, self.local).replace(os.sep, "/")
+            # mbsync 1.4 names the folder as the wire does (modified
+            # UTF-7), later ones in UTF-8.
+            folder = mutf7_decode(os.path.relpath(root, self.local)
+                                  .replace(os.sep, "/"))
             out[folder] = []
             for sub in ("cur", "new"):
                 for name in sorted(os.listdir(os.path.join(root, sub))):
@@ -353,16 +369,21 @@ Sync All
                 "utf8": UTF8_MSG,
                 "work": plain("work item", "Ship it.\r\n"),
                 "sub": plain("sub item", "Deep.\r\n"),
+                "cafe": plain("cafe", "Unicode folder.\r\n"),
                 "draft": plain("draft", "Unfinished\r\n")}
         for key in ("hello", "large", "utf8"):
             self.deliver(msgs[key])
         m = self.imap()
-        for name in ("Work", "Work/Sub"):
+        # "Café/Ünter" in modified UTF-7, as imaplib sends names as
+        # they are.
+        for name in ("Work", "Work/Sub", "Caf&AOk-/&ANw-nter"):
             self.assertEqual(m.create(name)[0], "OK")
         self.assertEqual(m.append("Work", r"(\Flagged \Answered)", None,
                                   msgs["work"])[0], "OK")
         self.assertEqual(m.append("Work/Sub", r"(\Seen)", None,
                                   msgs["sub"])[0], "OK")
+        self.assertEqual(m.append("Caf&AOk-/&ANw-nter", r"(\Flagged)", None,
+                                  msgs["cafe"])[0], "OK")
         self.assertEqual(m.append("Drafts", r"(\Draft \Seen)", None,
                                   msgs["draft"])[0], "OK")
         m.select("INBOX")
@@ -396,8 +417,10 @@ Sync All
         self.assertIn("BODY.PEEK[]", log)
         server = self.assert_in_sync()
         self.assertEqual(sorted(server), [
-            "Archive", "Drafts", "INBOX", "Junk", "Sent", "Trash", "Work",
-            "Work/Sub"])
+            "Archive", "Café", "Café/Ünter", "Drafts", "INBOX", "Junk",
+            "Sent", "Trash", "Work", "Work/Sub"])
+        self.assertEqual(server["Café/Ünter"], [(["\\Flagged"],
+                                                 msgs["cafe"])])
         # What was delivered is what the server keeps (after the two
         # fields delivery adds) and mbsync stored.
         inbox = [data for _, data in server["INBOX"]]
@@ -498,8 +521,9 @@ class Mbsync(Base):
         self.assertRegex(self.push_log, r">>> \d+ UID MOVE \d+ \"Trash\"")
         # Each local file's time is its message's INTERNALDATE.
         m = self.imap()
+        wire = {mutf7_decode(n): n for n in self.server_boxes(m)}
         for name, files in self.local_files().items():
-            typ, _ = m.select('"%s"' % name)
+            typ, _ = m.select('"%s"' % wire[name])
             self.assertEqual(typ, "OK")
             typ, data = m.uid("FETCH", "1:*", "(INTERNALDATE BODY.PEEK[])")
             self.assertEqual(typ, "OK")
