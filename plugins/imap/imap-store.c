@@ -416,10 +416,11 @@ store_done(void *arg)
 	if (code != NULL)
 		imap_cmd_done(s, "OK", code, "Conditional STORE completed");
 	else if (job->gone)
-		/* RFC 5530 EXPUNGEISSUED, as Dovecot ends such a FETCH: the
-		 * rest of the set was changed, the gone message cannot be
-		 * (RFC 2180 4.2), and the EXPUNGE comes with the client's
-		 * next command. OK, not NO: the STORE did what it could. */
+		/* RFC 5530 EXPUNGEISSUED, with the words Dovecot 2.3 ends
+		 * such a FETCH with: the rest of the set was changed, the
+		 * gone message cannot be (RFC 2180 4.2), and the EXPUNGE
+		 * comes with the client's next command. OK, not NO: the
+		 * STORE did what it could. */
 		imap_cmd_done(s, "OK", "EXPUNGEISSUED",
 			      "Some messages were already expunged");
 	else
