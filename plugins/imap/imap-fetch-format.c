@@ -487,6 +487,17 @@ append_message_tail(struct mp_buf *out, const struct mp_mime_part *part,
 	mp_buf_printf(out, " %llu", (unsigned long long)part->body_lines);
 }
 
+/* A part parsed as an attached message whose structure the client's
+ * grammar can take. */
+static bool
+as_message(const struct mp_mime_part *part, enum imap_format_flags flags)
+{
+	if (!(part->flags & MP_MIME_PART_MESSAGE))
+		return false;
+	return (flags & IMAP_FORMAT_MESSAGE_GLOBAL) ||
+	       !str_is(part->subtype, "global");
+}
+
 static void
 append_leaf(struct mp_buf *out, const struct mp_mime_part *part, bool ext,
 	    enum imap_format_flags flags)
@@ -505,7 +516,7 @@ append_leaf(struct mp_buf *out, const struct mp_mime_part *part, bool ext,
 	mp_buf_append(out, " ", 1);
 	append_str_or(out, part->encoding, "7bit", flags);
 	mp_buf_printf(out, " %llu", (unsigned long long)part->body_size);
-	if (part->flags & MP_MIME_PART_MESSAGE)
+	if (as_message(part, flags))
 		append_message_tail(out, part, ext, flags);
 	else if (text)
 		mp_buf_printf(out, " %llu",

@@ -32,6 +32,12 @@ enum imap_format_flags {
 	 * includes UTF8-2/3/4). Without it, and for invalid UTF-8 with it, a
 	 * string holding a byte >= 0x80 is sent as a literal. */
 	IMAP_FORMAT_UTF8 = 1 << 0,
+	/* message/global (RFC 6532) is written as message/rfc822 is, with
+	 * the envelope, body and lines of the message inside: IMAP4rev2
+	 * (RFC 9051 7.5.2), and allowed under UTF8=ACCEPT (RFC 9755 7).
+	 * Without it, it is a basic body, the only form RFC 3501's grammar
+	 * has for it (media-message names RFC822 alone). */
+	IMAP_FORMAT_MESSAGE_GLOBAL = 1 << 1,
 };
 
 /* Appends len bytes as an IMAP string: quoted ("..." with \" and \\) when

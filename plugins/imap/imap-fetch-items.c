@@ -427,8 +427,9 @@ write_date(struct mp_buf *out, const struct ms_msg *m)
 static enum imap_format_flags
 format_flags(const struct imap_session *s)
 {
-	return s->enabled & (IMAP_EN_REV2 | IMAP_EN_UTF8) ? IMAP_FORMAT_UTF8
-							  : 0;
+	if (!(s->enabled & (IMAP_EN_REV2 | IMAP_EN_UTF8)))
+		return 0;
+	return IMAP_FORMAT_UTF8 | IMAP_FORMAT_MESSAGE_GLOBAL;
 }
 
 /* HEADER.FIELDS[.NOT]: small, filtered in memory and written at once. */

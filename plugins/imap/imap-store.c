@@ -28,8 +28,10 @@ struct store_job {
 	bool silent;
 	bool conditional; /* UNCHANGEDSINCE given */
 	uint64_t unchangedsince;
+	bool by_seq; /* STORE, not UID STORE */
 	/* results */
 	struct ms_change_list changed, modified;
+	bool gone; /* a message of the set was expunged meanwhile */
 	enum ms_result result;
 	struct ms_error err;
 };
@@ -245,6 +247,30 @@ all_modified(struct store_job *job)
 		}
 }
 
+/* A STORE by sequence number names messages as the client was told of
+ * them; another session may have expunged some since, and this command
+ * may not say so (RFC 9051 7.5.1). True when some of set is gone: the
+ * tagged reply then tells the client to look. Read after the change, on
+ * the pool, like the change itself. */
+static bool
+set_has_gone(struct store_job *job, const struct ms_uidset *set)
+{
+	struct ms_msg_list present = {0};
+	struct ms_error err;
+	uint64_t asked = 0;
+	bool gone;
+
+	for (size_t i = 0; i < set->n; i++)
+		asked += (uint64_t)set->v[i].hi - set->v[i].lo + 1;
+	/* The change is made either way; without the read, the client
+	 * just learns of the expunge at its next command. */
+	if (ms_mailbox_messages(job->mb, set, &present, &err) != MS_OK)
+		return false;
+	gone = present.n < asked;
+	ms_msg_list_free(&present);
+	return gone;
+}
+
 static void
 store_work(void *arg)
 {
@@ -262,6 +288,8 @@ store_work(void *arg)
 	job->result = ms_message_store(
 		job->mb, &set, job->mode, job->flags, &job->keywords,
 		job->unchangedsince, &job->changed, &job->modified, &job->err);
+	if (job->result == MS_OK && job->by_seq)
+		job->gone = set_has_gone(job, &set);
 }
 
 /* "* 3 FETCH (UID 9 FLAGS (\Seen) MODSEQ (12))" for a message this STORE
@@ -387,6 +415,14 @@ store_done(void *arg)
 	code = modified_code(s, &job->modified);
 	if (code != NULL)
 		imap_cmd_done(s, "OK", code, "Conditional STORE completed");
+	else if (job->gone)
+		/* RFC 5530 EXPUNGEISSUED, with the words Dovecot 2.3 ends
+		 * such a FETCH with: the rest of the set was changed, the
+		 * gone message cannot be (RFC 2180 4.2), and the EXPUNGE
+		 * comes with the client's next command. OK, not NO: the
+		 * STORE did what it could. */
+		imap_cmd_done(s, "OK", "EXPUNGEISSUED",
+			      "Some messages were already expunged");
 	else
 		imap_cmd_ok(s);
 	free(code);
@@ -416,6 +452,7 @@ cmd_store(struct imap_session *s, const struct imap_command *cmd)
 		return MP_OK;
 	}
 	job->head.s = s;
+	job->by_seq = !s->req.uid;
 	job->mb = imap_view_lend(s);
 	s->job = &job->head;
 	mp_pool_submit(mp_server_pool(s->server), store_work, store_done, job);

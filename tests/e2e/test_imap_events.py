@@ -279,6 +279,32 @@ class Mailbox(Base):
         # +FLAGS twice on the same messages: the second changed nothing.
         self.assertEqual(self.count(r"ev-flags mailbox=INBOX mode=add"), 1)
 
+    def test_uid_expunge(self):
+        m = self.imap()
+        for _ in range(5):
+            self.assertEqual(m.append("INBOX", None, None, MSG)[0], "OK")
+        m.select("INBOX")
+        self.assertEqual(m.uid("STORE", "1:4", "+FLAGS.SILENT",
+                               r"(\Deleted)")[0], "OK")
+        # UIDPLUS (RFC 4315 2.1): only the \Deleted messages of the set
+        # go, and the hook hears of exactly those.
+        self.assertEqual(m.uid("EXPUNGE", "2:3,5")[0], "OK")
+        # imaplib keeps the untagged EXPUNGEs apart; they come highest
+        # first, so each number is still as the client knows it.
+        self.assertEqual(m.response("EXPUNGE"), ("EXPUNGE", [b"3", b"2"]))
+        self.d.wait_log(r"ev-expunge service=imap mailbox=INBOX uids=2,3\"")
+        # Nothing of the set is \Deleted: no expunge, no event.
+        self.assertEqual(m.uid("EXPUNGE", "5")[0], "OK")
+        # A UID that was never there, or is gone already.
+        self.assertEqual(m.uid("EXPUNGE", "2:3,99")[0], "OK")
+        self.assertEqual(m.response("EXPUNGE"), ("EXPUNGE", [None]))
+        self.assertEqual(m.uid("EXPUNGE", "1:*")[0], "OK")
+        self.assertEqual(m.response("EXPUNGE"), ("EXPUNGE", [b"2", b"1"]))
+        self.d.wait_log(r"ev-expunge service=imap mailbox=INBOX uids=1,4\"")
+        m.logout()
+        self.d.wait_log(r"logout user=demo@example\.test")
+        self.assertEqual(self.count(r"ev-expunge "), 2)
+
 
 class FailingHooks(Base):
     rules = FAILING_RULES

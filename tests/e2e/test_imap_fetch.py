@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """FETCH and UID FETCH through the real daemon: every data item and macro,
-sections of multipart messages, BODYSTRUCTURE of the MIME corpus, implicit
-\\Seen, CHANGEDSINCE and VANISHED, BINARY, an expunged message in the set,
-and a 20 MB body read slowly (the server must not buffer it)."""
+sections of multipart messages, BODYSTRUCTURE of the MIME corpus, raw
+UTF-8 headers in ENVELOPE and BODYSTRUCTURE with and without UTF-8
+enabled, implicit \\Seen, CHANGEDSINCE and VANISHED, BINARY, an expunged
+message in the set, and a 20 MB body read slowly (the server must not
+buffer it)."""
 
 import base64
 import hashlib
@@ -384,6 +386,200 @@ class Corpus(Base):
             body = [x for x in lines if x.startswith(b"BODY ")][0]
             bs = [x for x in lines if x.startswith(b"BODYSTRUCTURE ")][0]
             self.assertIn(body + b" " + bs + b")", resp, name)
+
+
+# Raw UTF-8 in the header (RFC 6532), as SMTPUTF8 mail arrives: subject,
+# display names, a description and parameters, and an attached
+# message/global whose own header is UTF-8.
+UTF8_MSG = (
+    'From: "Jürgen Müller" <juergen@example.org>\r\n'
+    'To: "Zoë \\"Z\\" Ng" <zoe@example.test>\r\n'
+    'Subject: Grüße aus Köln – 日本語\r\n'
+    'Message-ID: <utf8@example.org>\r\n'
+    'MIME-Version: 1.0\r\n'
+    'Content-Type: multipart/mixed; boundary="b1"\r\n'
+    '\r\n'
+    '--b1\r\n'
+    'Content-Type: text/plain; charset=utf-8; name="Überblick.txt"\r\n'
+    'Content-Description: Überblick\r\n'
+    'Content-Transfer-Encoding: 8bit\r\n'
+    '\r\n'
+    'Schöne Grüße\r\n'
+    '--b1\r\n'
+    'Content-Type: message/global\r\n'
+    '\r\n'
+    'From: Ünal <unal@example.org>\r\n'
+    'Subject: İç ünïcode\r\n'
+    '\r\n'
+    'inner\r\n'
+    '--b1--\r\n').encode()
+# 8-bit that is not UTF-8 (Latin-1): no client may take it as UTF-8.
+LATIN1_MSG = (b"From: Ann <ann@example.org>\r\n"
+              b"Subject: Caf\xe9 cr\xe8me\r\n\r\nx\r\n")
+
+
+class Quoted(bytes):
+    """An IMAP quoted string, unescaped."""
+
+
+class Literal(bytes):
+    """An IMAP literal."""
+
+
+def parse_sexp(data, pos=0):
+    """One IMAP value at data[pos:]: NIL is None, an atom or number
+    bytes, a string Quoted or Literal, a list a list; returns (value,
+    next position)."""
+    if data[pos:pos + 1] == b"(":
+        out, pos = [], pos + 1
+        while data[pos:pos + 1] != b")":
+            if data[pos:pos + 1] == b" ":
+                pos += 1
+                continue
+            value, pos = parse_sexp(data, pos)
+            out.append(value)
+        return out, pos + 1
+    if data[pos:pos + 1] == b'"':
+        out, pos = bytearray(), pos + 1
+        while data[pos:pos + 1] != b'"':
+            if data[pos:pos + 1] == b"\\":
+                pos += 1
+            out += data[pos:pos + 1]
+            pos += 1
+        return Quoted(out), pos + 1
+    m = re.match(rb"~?\{(\d+)\}\r\n", data[pos:])
+    if m:
+        start = pos + m.end()
+        return Literal(data[start:start + int(m.group(1))]), \
+            start + int(m.group(1))
+    m = re.match(rb"[^ ()]+", data[pos:])
+    atom = m.group(0)
+    return (None if atom == b"NIL" else atom), pos + m.end()
+
+
+def fetch_items(resp):
+    """{item name: value} of one "* n FETCH (...)" response."""
+    m = re.match(rb"\* \d+ FETCH ", resp)
+    items, _ = parse_sexp(resp, m.end())
+    return {items[i].decode(): items[i + 1]
+            for i in range(0, len(items), 2)}
+
+
+def outside_literals(resp):
+    """The bytes of a response that are not inside a literal."""
+    out, pos = b"", 0
+    for m in re.finditer(rb"~?\{(\d+)\}\r\n", resp):
+        if m.start() < pos:
+            continue
+        out += resp[pos:m.end()]
+        pos = m.end() + int(m.group(1))
+    return out + resp[pos:]
+
+
+class Utf8(Base):
+    """ENVELOPE and BODYSTRUCTURE of raw 8-bit headers: UTF-8 in quoted
+    strings only for a client that enabled UTF8=ACCEPT or IMAP4rev2 (RFC
+    9755 3, RFC 9051); a literal for any other client and for 8-bit that
+    is not UTF-8; parameters in RFC 2231 form either way; message/global
+    as a message under IMAP4rev2 (RFC 9051 7.5.2) and UTF8=ACCEPT (RFC
+    9755 7), a basic body under IMAP4rev1 (RFC 3501 media-message)."""
+
+    def setUp(self):
+        super().setUp()
+        self.deliver(UTF8_MSG)
+        self.deliver(LATIN1_MSG)
+
+    def fetch(self, enable):
+        c = self.client(select=None)
+        if enable:
+            untagged = c.ok("ENABLE " + enable)
+            self.assertEqual(untagged, [b"* ENABLED " + enable.encode()])
+        c.ok("SELECT INBOX")
+        untagged = c.ok("FETCH 1:2 (ENVELOPE BODY BODYSTRUCTURE)")
+        fetches = [u for u in untagged if re.match(rb"\* \d+ FETCH", u)]
+        self.assertEqual(len(fetches), 2, untagged)
+        return fetches
+
+    def check_envelope(self, env, kind):
+        """The envelope of UTF8_MSG with each 8-bit string of type kind."""
+        subject = "Grüße aus Köln – 日本語".encode()
+        self.assertEqual(env[1], subject)
+        self.assertIsInstance(env[1], kind)
+        (frm,) = env[2]
+        self.assertEqual(frm, ["Jürgen Müller".encode(), None, b"juergen",
+                               b"example.org"])
+        self.assertIsInstance(frm[0], kind)
+        self.assertEqual(env[3], env[2])  # Sender and Reply-To: From
+        self.assertEqual(env[4], env[2])
+        (to,) = env[5]
+        # Quoted-pair unquoted; '"' escaped again if quoted.
+        self.assertEqual(to[0], 'Zoë "Z" Ng'.encode())
+        self.assertIsInstance(to[0], kind)
+        self.assertEqual(env[9], b"<utf8@example.org>")
+        self.assertIsInstance(env[9], Quoted)
+
+    def check_text_part(self, part, kind):
+        self.assertEqual(part[:2], [b"text", b"plain"])
+        # Raw UTF-8 in a parameter goes back as RFC 2231, 7-bit.
+        self.assertEqual(part[2], [b"charset", b"utf-8", b"name*",
+                                   b"utf-8''%C3%9Cberblick.txt"])
+        self.assertTrue(all(isinstance(x, Quoted) for x in part[2]))
+        self.assertEqual(part[4], "Überblick".encode())
+        self.assertIsInstance(part[4], kind)
+        self.assertEqual(part[5:7], [b"8bit",
+                                     str(len("Schöne Grüße".encode()))
+                                     .encode()])
+
+    def check_latin1(self, resp):
+        env = fetch_items(resp)["ENVELOPE"]
+        self.assertEqual(env[1], b"Caf\xe9 cr\xe8me")
+        self.assertIsInstance(env[1], Literal)
+
+    def test_not_enabled(self):
+        resp, latin1 = self.fetch(None)
+        # No 8-bit byte outside a literal (RFC 9755 3: no UTF-8 in quoted
+        # strings unless enabled), yet every byte is there.
+        self.assertTrue(all(b < 0x80 for b in outside_literals(resp)))
+        self.assertTrue(all(b < 0x80 for b in outside_literals(latin1)))
+        items = fetch_items(resp)
+        self.check_envelope(items["ENVELOPE"], Literal)
+        self.check_latin1(latin1)
+        for name in ("BODY", "BODYSTRUCTURE"):
+            text, glob = items[name][0], items[name][1]
+            self.check_text_part(text, Literal)
+            # message/global is a basic body to an IMAP4rev1 client.
+            self.assertEqual(glob[:7], [b"message", b"global", None, None,
+                                        None, b"7bit", glob[6]])
+            self.assertEqual(len(glob), 7 if name == "BODY" else 11)
+
+    def check_enabled(self, enable):
+        resp, latin1 = self.fetch(enable)
+        items = fetch_items(resp)
+        self.check_envelope(items["ENVELOPE"], Quoted)
+        self.assertIn('"Grüße aus Köln – 日本語"'.encode(), resp)
+        self.assertIn('"Zoë \\"Z\\" Ng"'.encode(), resp)
+        # Latin-1 is no UTF-8: still a literal.
+        self.check_latin1(latin1)
+        for name in ("BODY", "BODYSTRUCTURE"):
+            text, glob = items[name][0], items[name][1]
+            self.check_text_part(text, Quoted)
+            # message/global as message/rfc822: envelope, body, lines.
+            self.assertEqual(glob[:2], [b"message", b"global"])
+            inner = glob[7]
+            self.assertEqual(inner[1], "İç ünïcode".encode())
+            self.assertIsInstance(inner[1], Quoted)
+            self.assertEqual(inner[2][0][0], "Ünal".encode())
+            self.assertEqual(glob[8][:2], [b"text", b"plain"])
+            # Lines of the attached message: its last has no CRLF of its
+            # own (that one belongs to the boundary), as Dovecot counts.
+            self.assertEqual(glob[9], b"3")
+            self.assertEqual(len(glob), 10 if name == "BODY" else 14)
+
+    def test_utf8_accept(self):
+        self.check_enabled("UTF8=ACCEPT")
+
+    def test_imap4rev2(self):
+        self.check_enabled("IMAP4rev2")
 
 
 class Seen(Base):

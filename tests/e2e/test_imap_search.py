@@ -2,8 +2,9 @@
 """SEARCH and UID SEARCH through the real daemon: flag, header, body
 (decoded), date and size keys, sets, OR/NOT nesting, CHARSET with a
 literal, BADCHARSET and BAD, ESEARCH's RETURN (RFC 4731), SEARCHRES's
-SAVE and "$" (RFC 5182), MODSEQ enabling CONDSTORE (RFC 7162), and no
-EXPUNGE during a SEARCH by sequence number (RFC 9051 7.5.1)."""
+SAVE and "$" (RFC 5182), MODSEQ enabling CONDSTORE (RFC 7162), no
+EXPUNGE during a SEARCH by sequence number (RFC 9051 7.5.1), and the
+[LIMIT] bounds on a search program."""
 
 import os
 import re
@@ -170,6 +171,49 @@ class TestSearch(Base):
             u, t = c.run(text)
             self.assertTrue(t.startswith("BAD"), (text, t))
         # Still serving.
+        self.assertEqual(self.nums(c, "SEARCH ALL"), [1, 2, 3, 4, 5])
+
+    def test_limits(self):
+        """The bounds a search program is held to, each answered with a
+        tagged BAD [LIMIT] (RFC 5530) that leaves the session usable; one
+        step below each bound is served."""
+        c = self.session()
+        cases = [
+            # NOT and OR nest without parentheses: 64 deep at most.
+            ("SEARCH " + "NOT " * 64 + "ALL", [1, 2, 3, 4, 5]),
+            ("SEARCH " + "NOT " * 65 + "ALL",
+             "Search program nested too deep"),
+            # 1000 keys in one program.
+            ("SEARCH" + " ALL" * 1000, [1, 2, 3, 4, 5]),
+            ("SEARCH" + " ALL" * 1001, "Too many search keys"),
+            # 10000 ranges in one set.
+            ("UID SEARCH UID " + ",".join(str(2 * i + 1)
+                                          for i in range(10000)),
+             [u for u in self.uids if u % 2 == 1]),
+            ("UID SEARCH UID " + ",".join(str(2 * i + 1)
+                                          for i in range(10001)),
+             "Too many ranges in sequence set"),
+            # Parenthesised lists: the command parser's depth bound.
+            ("SEARCH " + "(" * 16 + "ALL" + ")" * 16, [1, 2, 3, 4, 5]),
+            ("SEARCH " + "(" * 17 + "ALL" + ")" * 17,
+             "Lists nested over 16 deep"),
+        ]
+        for text, want in cases:
+            u, t = c.run(text)
+            if isinstance(want, list):
+                self.assertTrue(t.startswith("OK"), (text[:60], t))
+                line = search_result(u)
+                self.assertEqual([int(x) for x in line.split()[2:]], want)
+                continue
+            self.assertEqual(t, "BAD [LIMIT] " + want, text[:60])
+            self.assertEqual([x for x in u if "SEARCH" in x], [])
+        # PARTIAL (RFC 9394) is not offered, so a RETURN asking for it is
+        # a syntax error, not a silently truncated result.
+        u, t = c.run("CAPABILITY")
+        self.assertNotIn("PARTIAL", u[0])
+        u, t = c.run("UID SEARCH RETURN (PARTIAL 1:2) ALL")
+        self.assertEqual(t, "BAD Unknown RETURN option")
+        self.assertEqual(u, [])
         self.assertEqual(self.nums(c, "SEARCH ALL"), [1, 2, 3, 4, 5])
 
     def test_esearch(self):

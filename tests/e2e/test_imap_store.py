@@ -2,8 +2,8 @@
 """STORE, COPY, MOVE, EXPUNGE and their UID forms through the real daemon,
 with raw sockets: the exact untagged responses and their order, the
 response codes (MODIFIED, COPYUID, TRYCREATE, OVERQUOTA, READ-ONLY,
-LIMIT), and two sessions seeing each other's changes at their next
-command, never an EXPUNGE in the middle of a STORE."""
+LIMIT, EXPUNGEISSUED), and two sessions seeing each other's changes at
+their next command, never an EXPUNGE in the middle of a STORE."""
 
 import os
 import pwd
@@ -279,6 +279,53 @@ class TestStore(Base):
         self.assertTrue(u[0].startswith("* 2 FETCH ("), u)
         self.assertEqual(flags_of(u[0]), {"\\Seen"})
 
+
+    def test_store_expunged_by_sequence_number(self):
+        self.fill(4)
+        uids = [r[0] for r in self.rows()]
+        a = self.session()
+        b = self.session()
+        a.ok("STORE 2 +FLAGS.SILENT (\\Deleted)")
+        a.ok("EXPUNGE")
+        # b still numbers the messages 1-4. Its STORE to the gone one
+        # changes nothing, says so (RFC 5530), and reports no EXPUNGE
+        # in the middle of a STORE (RFC 9051 7.5.1).
+        u, t = b.ok("STORE 2 +FLAGS (\\Flagged)")
+        self.assertEqual(u, [])
+        self.assertEqual(t, "OK [EXPUNGEISSUED] Some messages were "
+                         "already expunged")
+        # The rest of a set is changed and reported under the numbers b
+        # knows.
+        u, t = b.ok("STORE 1:4 +FLAGS (\\Seen)")
+        self.assertEqual([x.split(" (")[0] for x in u],
+                         ["* 1 FETCH", "* 3 FETCH", "* 4 FETCH"])
+        self.assertTrue(all(flags_of(x) == {"\\Seen"} for x in u), u)
+        self.assertTrue(t.startswith("OK [EXPUNGEISSUED] "), t)
+        # \Seen (1) on what is left; the gone one is not in the index.
+        self.assertEqual([r[:2] for r in self.rows()],
+                         [(uids[0], 1), (uids[2], 1), (uids[3], 1)])
+        # The next command tells b; then the numbers are plain again. Its
+        # own changes may come again, renumbered: they were made while
+        # the view could not move past the expunge (harmless, RFC 9051
+        # 7.5.2 lets FETCH FLAGS come unasked).
+        u, _ = b.ok("NOOP")
+        self.assertEqual(u[0], "* 2 EXPUNGE")
+        for x in u[1:]:
+            self.assertRegex(x, r"^\* [123] FETCH \(FLAGS \(\\Seen\)\)$")
+        _, t = b.ok("STORE 2 +FLAGS.SILENT (\\Answered)")
+        self.assertEqual(t, "OK STORE completed")
+        # UID STORE may report the expunge itself, before its OK: no
+        # code is needed there.
+        a.ok("UID STORE %d +FLAGS.SILENT (\\Deleted)" % uids[3])
+        a.ok("EXPUNGE")
+        u, t = b.ok("UID STORE %d:%d +FLAGS (\\Draft)" % (uids[2], uids[3]))
+        self.assertEqual(t, "OK UID STORE completed")
+        # The change to the one left, then the expunge (and maybe the
+        # change again, as above); nothing for the gone one.
+        fetch = ("* 2 FETCH (UID %d FLAGS (\\Seen \\Answered \\Draft))"
+                 % uids[2])
+        self.assertEqual(u[:2], [fetch, "* 3 EXPUNGE"])
+        self.assertIn(u[2:], ([], [fetch]))
 
     def test_expunged_under_copy(self):
         self.fill(2)

@@ -439,6 +439,42 @@ test_params(void)
 	free(got);
 }
 
+/* message/global: a message only where the client's grammar has it so. */
+static void
+test_message_global(void)
+{
+	static const char msg[] = "Content-Type: message/global\n\n"
+				  "Subject: \xc3\xbc\n\nhi\n";
+	char *got;
+
+	/* IMAP4rev1 (RFC 3501 media-message is RFC822 only): basic */
+	got = bodystructure_of(msg, 0);
+	g_assert_cmpstr(got, ==,
+			"(\"message\" \"global\" NIL NIL NIL \"7bit\" 19 "
+			"NIL NIL NIL NIL)");
+	free(got);
+	got = bodystructure_of(msg, IMAP_FORMAT_UTF8);
+	g_assert_cmpstr(got, ==,
+			"(\"message\" \"global\" NIL NIL NIL \"7bit\" 19 "
+			"NIL NIL NIL NIL)");
+	free(got);
+	/* IMAP4rev2, UTF8=ACCEPT: as message/rfc822 */
+	got = bodystructure_of(msg, IMAP_FORMAT_UTF8 |
+					    IMAP_FORMAT_MESSAGE_GLOBAL);
+	g_assert_cmpstr(got, ==,
+			"(\"message\" \"global\" NIL NIL NIL \"7bit\" 19 "
+			"(NIL \"\xc3\xbc\" NIL NIL NIL NIL NIL NIL NIL NIL) "
+			"(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL "
+			"\"7bit\" 4 1 NIL NIL NIL NIL) 3 NIL NIL NIL NIL)");
+	free(got);
+	/* message/rfc822 is a message in every case */
+	got = bodystructure_of("Content-Type: message/rfc822\n\n"
+			       "Subject: a\n\nhi\n",
+			       0);
+	g_assert_nonnull(strstr(got, "(NIL \"a\" NIL"));
+	free(got);
+}
+
 /* --- section parsing ---------------------------------------------------- */
 
 /* "BODY.PEEK [1.2] MIME 14": item, peek, part, text, bytes consumed. */
@@ -915,6 +951,7 @@ main(int argc, char **argv)
 	g_test_add_func("/imap/fetch/strings", test_strings);
 	g_test_add_func("/imap/fetch/envelope", test_envelope);
 	g_test_add_func("/imap/fetch/params", test_params);
+	g_test_add_func("/imap/fetch/message-global", test_message_global);
 	g_test_add_func("/imap/section/parse", test_parse);
 	g_test_add_func("/imap/section/parse/from-parts", test_from_parts);
 	g_test_add_func("/imap/section/fetch", test_fetch_items);
