@@ -311,7 +311,7 @@ hash_start(struct mp_auth_request *req)
 	req->exists = e != NULL;
 	req->stored = mp_xstrdup(e != NULL ? e->hash : dummy_hash);
 	req->stage = STAGE_HASH;
-	mp_pool_submit(req->auth->pool, hash_work, hash_done, req);
+	mp_pool_submit_slow(req->auth->pool, hash_work, hash_done, req);
 }
 
 /* ---- the hook -------------------------------------------------------- */

@@ -1,8 +1,15 @@
 /* pool.c - a fixed pool of threads for blocking work.
  *
- * Jobs wait in a FIFO under one mutex; workers take them, run them, and put
- * them on a done list. An ev_async wakes the loop, which runs the done
- * functions. The pool is small (a few threads), so one lock is plenty. */
+ * Jobs wait in two FIFOs under one mutex, short work and slow work
+ * (password hashes); workers take them, run them, and put them on a done
+ * list. An ev_async wakes the loop, which runs the done functions. The pool
+ * is small (a few threads), so one lock is plenty.
+ *
+ * A worker takes short work first: a burst of logins, each a hash of tens
+ * of milliseconds, would otherwise hold every mailbox open, fsync and
+ * search queued behind it. So that a steady stream of short work cannot
+ * starve logins either, a slow job goes first after SLOW_AFTER short ones
+ * were taken while it waited. */
 #include "config.h"
 
 #include <ev.h>
@@ -24,12 +31,17 @@ struct job_queue {
 	struct pool_job *tail;
 };
 
+/* Short jobs taken in a row while slow ones wait. */
+#define SLOW_AFTER 8
+
 struct mp_pool {
 	struct ev_loop *loop;
 	ev_async wakeup;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	struct job_queue queued;
+	struct job_queue queued; /* short work */
+	struct job_queue slow;   /* password hashes */
+	unsigned passed;         /* short jobs taken while slow ones waited */
 	struct job_queue done;
 	size_t pending; /* submitted, done not yet run; loop thread only */
 	bool stopping;
@@ -61,6 +73,22 @@ queue_pop(struct job_queue *q)
 	return job;
 }
 
+/* The next job to run, under the lock; NULL when none waits. */
+static struct pool_job *
+next_job(struct mp_pool *pool)
+{
+	if (pool->slow.head == NULL) {
+		pool->passed = 0;
+		return queue_pop(&pool->queued);
+	}
+	if (pool->queued.head == NULL || pool->passed >= SLOW_AFTER) {
+		pool->passed = 0;
+		return queue_pop(&pool->slow);
+	}
+	pool->passed++;
+	return queue_pop(&pool->queued);
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -69,9 +97,10 @@ worker_main(void *arg)
 
 	pthread_mutex_lock(&pool->lock);
 	for (;;) {
-		while (pool->queued.head == NULL && !pool->stopping)
+		while (pool->queued.head == NULL && pool->slow.head == NULL &&
+		       !pool->stopping)
 			pthread_cond_wait(&pool->cond, &pool->lock);
-		job = queue_pop(&pool->queued);
+		job = next_job(pool);
 		if (job == NULL)
 			break; /* stopping and nothing left */
 		pthread_mutex_unlock(&pool->lock);
@@ -135,9 +164,9 @@ mp_pool_new(struct ev_loop *loop, unsigned threads)
 	return pool;
 }
 
-void
-mp_pool_submit(struct mp_pool *pool, mp_pool_work_fn *work,
-	       mp_pool_done_fn *done, void *arg)
+static void
+submit(struct mp_pool *pool, struct job_queue *q, mp_pool_work_fn *work,
+       mp_pool_done_fn *done, void *arg)
 {
 	struct pool_job *job = mp_xmalloc(sizeof(*job));
 
@@ -146,9 +175,23 @@ mp_pool_submit(struct mp_pool *pool, mp_pool_work_fn *work,
 	job->arg = arg;
 	pool->pending++;
 	pthread_mutex_lock(&pool->lock);
-	queue_push(&pool->queued, job);
+	queue_push(q, job);
 	pthread_cond_signal(&pool->cond);
 	pthread_mutex_unlock(&pool->lock);
+}
+
+void
+mp_pool_submit(struct mp_pool *pool, mp_pool_work_fn *work,
+	       mp_pool_done_fn *done, void *arg)
+{
+	submit(pool, &pool->queued, work, done, arg);
+}
+
+void
+mp_pool_submit_slow(struct mp_pool *pool, mp_pool_work_fn *work,
+		    mp_pool_done_fn *done, void *arg)
+{
+	submit(pool, &pool->slow, work, done, arg);
 }
 
 size_t

@@ -22,6 +22,11 @@ MP_API struct mp_pool *mp_pool_new(struct ev_loop *loop, unsigned threads);
 /* Queues a job. done may be NULL. Call on the loop thread only. */
 MP_API void mp_pool_submit(struct mp_pool *pool, mp_pool_work_fn *work,
 			   mp_pool_done_fn *done, void *arg);
+/* Queues a job that holds a worker long on purpose (a password hash), as
+ * mp_pool_submit() does; workers take jobs queued with mp_pool_submit()
+ * before it, but for one slow job after every few short ones. */
+MP_API void mp_pool_submit_slow(struct mp_pool *pool, mp_pool_work_fn *work,
+				mp_pool_done_fn *done, void *arg);
 /* Jobs queued or running whose done has not run yet. */
 MP_API size_t mp_pool_pending(const struct mp_pool *pool);
 /* Waits for every queued job, runs their done functions, stops the workers
