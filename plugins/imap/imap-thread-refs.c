@@ -113,7 +113,8 @@ link_messages(struct build *b)
 		node_new(b, NIL);
 	for (uint32_t i = 0; i < set->n; i++) {
 		const struct tmsg *m = &set->v[i];
-		const uint32_t *refs = set->refs + m->ref_first;
+		const uint32_t *refs =
+			m->nrefs > 0 ? set->refs + m->ref_first : NULL;
 		uint32_t self, prev = NIL;
 
 		/* A second message with an ID gets a node of its own. */
