@@ -25,7 +25,7 @@
 static const struct imap_cmd_def *const cmd_tables[] = {
 	imap_session_cmds, imap_auth_cmds,   imap_view_cmds, imap_mailbox_cmds,
 	imap_list_cmds,    imap_store_cmds,  imap_copy_cmds, imap_fetch_cmds,
-	imap_append_cmds,  imap_search_cmds,
+	imap_append_cmds,  imap_search_cmds, imap_sort_cmds,
 };
 
 static const struct imap_cmd_def *

@@ -98,6 +98,7 @@ extern const struct imap_cmd_def imap_copy_cmds[];
 extern const struct imap_cmd_def imap_fetch_cmds[];
 extern const struct imap_cmd_def imap_append_cmds[];
 extern const struct imap_cmd_def imap_search_cmds[];
+extern const struct imap_cmd_def imap_sort_cmds[];
 
 /* The selected mailbox as this session sees it (imap-view.c). */
 struct imap_view {

@@ -25,7 +25,16 @@ imap_search_format_search(struct mp_buf *out,
 			  const uint32_t *nums, const uint64_t *modseqs,
 			  size_t count)
 {
-	mp_buf_puts(out, "* SEARCH");
+	imap_search_format_numbers(out, "SEARCH", prog, nums, modseqs, count);
+}
+
+void
+imap_search_format_numbers(struct mp_buf *out, const char *name,
+			   const struct imap_search_program *prog,
+			   const uint32_t *nums, const uint64_t *modseqs,
+			   size_t count)
+{
+	mp_buf_printf(out, "* %s", name);
 	for (size_t i = 0; i < count; i++)
 		mp_buf_printf(out, " %u", nums[i]);
 	if (prog->modseq && count > 0 && modseqs != NULL)

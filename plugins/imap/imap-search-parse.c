@@ -542,7 +542,7 @@ parse_list(struct sp *p, const struct imap_arg *args, size_t count,
 /* --- RETURN and CHARSET ------------------------------------------------- */
 
 static bool
-parse_return(struct sp *p, unsigned *ret_r)
+parse_return(struct sp *p, const struct imap_arg *arg, unsigned *ret_r)
 {
 	static const struct {
 		const char *name;
@@ -557,7 +557,7 @@ parse_return(struct sp *p, unsigned *ret_r)
 	const struct imap_arg *list;
 	size_t n, i, j;
 
-	if (!imap_arg_get_list(next_arg(p), &list, &n))
+	if (!imap_arg_get_list(arg, &list, &n))
 		return fail(p, NULL, "RETURN needs a list of options");
 	*ret_r = 0;
 	for (i = 0; i < n; i++) {
@@ -595,7 +595,7 @@ parse_prefix(struct sp *p, struct imap_search_program *prog)
 {
 	if (imap_arg_atom_equals(&p->args[0], "RETURN")) {
 		p->pos++;
-		if (!parse_return(p, &prog->ret))
+		if (!parse_return(p, next_arg(p), &prog->ret))
 			return false;
 		prog->esearch = true;
 	} else if (p->ctx->flags & IMAP_SEARCH_REV2) {
@@ -613,14 +613,34 @@ parse_prefix(struct sp *p, struct imap_search_program *prog)
 	return true;
 }
 
-enum imap_search_status
-imap_search_parse(const struct imap_arg *args, size_t count,
-		  const struct imap_search_context *ctx,
-		  struct imap_search_program **prog_r,
-		  struct imap_search_error *error_r)
+/* Parses the keys from p->pos on, after the prefix, into prog: the
+ * status to return, with *prog_r set on OK and prog freed otherwise. */
+static enum imap_search_status
+parse_keys(struct sp *p, struct imap_search_program *prog,
+	   struct imap_search_program **prog_r)
 {
-	struct imap_search_program *prog = mp_xcalloc(1, sizeof(*prog));
-	struct sp p = {
+	if (p->err->text == NULL)
+		prog->root =
+			parse_list(p, p->args + p->pos, p->count - p->pos, 0);
+	if (prog->root == NULL) {
+		imap_search_program_free(&prog);
+		return p->err->code != NULL && strncmp(p->err->code,
+						       "BADCHARSET", 10) == 0
+			       ? IMAP_SEARCH_NO
+			       : IMAP_SEARCH_BAD;
+	}
+	prog->modseq = p->modseq;
+	prog->uses_saved = p->saved;
+	*prog_r = prog;
+	return IMAP_SEARCH_OK;
+}
+
+static void
+sp_init(struct sp *p, const struct imap_arg *args, size_t count,
+	const struct imap_search_context *ctx,
+	struct imap_search_program **prog_r, struct imap_search_error *error_r)
+{
+	*p = (struct sp){
 		.ctx = ctx,
 		.args = args,
 		.count = count,
@@ -628,25 +648,47 @@ imap_search_parse(const struct imap_arg *args, size_t count,
 			ctx->keys_max ? ctx->keys_max : IMAP_SEARCH_KEYS_MAX,
 		.err = error_r,
 	};
-
 	memset(error_r, 0, sizeof(*error_r));
 	*prog_r = NULL;
-	if (count == 0) {
+}
+
+enum imap_search_status
+imap_search_parse(const struct imap_arg *args, size_t count,
+		  const struct imap_search_context *ctx,
+		  struct imap_search_program **prog_r,
+		  struct imap_search_error *error_r)
+{
+	struct imap_search_program *prog = mp_xcalloc(1, sizeof(*prog));
+	struct sp p;
+
+	sp_init(&p, args, count, ctx, prog_r, error_r);
+	if (count == 0)
 		fail(&p, NULL, "Missing search keys");
-	} else if (parse_prefix(&p, prog)) {
-		prog->root = parse_list(&p, args + p.pos, count - p.pos, 0);
+	else
+		(void)parse_prefix(&p, prog);
+	return parse_keys(&p, prog, prog_r);
+}
+
+enum imap_search_status
+imap_search_parse_criteria(const struct imap_arg *args, size_t count,
+			   const struct imap_arg *ret_list,
+			   const struct imap_search_context *ctx,
+			   struct imap_search_program **prog_r,
+			   struct imap_search_error *error_r)
+{
+	struct imap_search_program *prog = mp_xcalloc(1, sizeof(*prog));
+	struct sp p;
+
+	sp_init(&p, args, count, ctx, prog_r, error_r);
+	if (ret_list != NULL) {
+		prog->esearch = true;
+		(void)parse_return(&p, ret_list, &prog->ret);
 	}
-	if (prog->root == NULL) {
-		imap_search_program_free(&prog);
-		return error_r->code != NULL && strncmp(error_r->code,
-							"BADCHARSET", 10) == 0
-			       ? IMAP_SEARCH_NO
-			       : IMAP_SEARCH_BAD;
-	}
-	prog->modseq = p.modseq;
-	prog->uses_saved = p.saved;
-	*prog_r = prog;
-	return IMAP_SEARCH_OK;
+	if (p.err->text == NULL && count == 0)
+		fail(&p, NULL, "Missing charset");
+	else if (p.err->text == NULL && parse_charset(&p) && p.pos == p.count)
+		fail(&p, NULL, "Missing search keys");
+	return parse_keys(&p, prog, prog_r);
 }
 
 void

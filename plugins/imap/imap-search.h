@@ -139,6 +139,15 @@ enum imap_search_status imap_search_parse(const struct imap_arg *args,
 					  const struct imap_search_context *ctx,
 					  struct imap_search_program **prog_r,
 					  struct imap_search_error *error_r);
+/* The same for SORT and THREAD (RFC 5256 5): args[0 .. count) is what
+ * follows the sort criteria or the algorithm, "charset 1*search-key"
+ * with the charset mandatory and no CHARSET keyword. ret_list is the
+ * option list after SORT's RETURN (ESORT, RFC 5267 3.1), or NULL; without
+ * it the program is no ESEARCH one whatever ctx->flags say. */
+enum imap_search_status imap_search_parse_criteria(
+	const struct imap_arg *args, size_t count,
+	const struct imap_arg *ret_list, const struct imap_search_context *ctx,
+	struct imap_search_program **prog_r, struct imap_search_error *error_r);
 /* Frees *progp and sets it to NULL; NULL is fine. */
 void imap_search_program_free(struct imap_search_program **progp);
 
@@ -203,11 +212,19 @@ void imap_search_format_search(struct mp_buf *out,
 			       const struct imap_search_program *prog,
 			       const uint32_t *nums, const uint64_t *modseqs,
 			       size_t count);
+/* The same with another response name: "* SORT 3 1 2 (MODSEQ n)" (RFC
+ * 5256 4, RFC 7162 3.1.5); nums in the order given. */
+void imap_search_format_numbers(struct mp_buf *out, const char *name,
+				const struct imap_search_program *prog,
+				const uint32_t *nums, const uint64_t *modseqs,
+				size_t count);
 /* Appends "* ESEARCH (TAG "a1") UID MIN 1 MAX 9 ALL 1:3,9 COUNT 4" (no
  * CRLF) for the RETURN options: MIN, MAX and ALL only when something
- * matched, COUNT always; "UID" for UID SEARCH. With MODSEQ, " MODSEQ n":
- * the highest MODSEQ of the messages MIN and MAX name when they are asked
- * for without ALL or COUNT, else of all matched ones (RFC 4731 3.2).
+ * matched, COUNT always; "UID" for UID SEARCH. MIN and MAX are the first
+ * and last of nums and ALL keeps their order, joining only ascending
+ * runs, so a sorted nums gives ESORT's answer (RFC 5267 3.1, 3.2). With MODSEQ,
+ * " MODSEQ n": the highest MODSEQ of the messages MIN and MAX name when they
+ * are asked for without ALL or COUNT, else of all matched ones (RFC 4731 3.2).
  * Appends nothing and returns false when there is nothing to send (SAVE
  * was the only option: RFC 5182 2.1), else true. */
 bool imap_search_format_esearch(struct mp_buf *out,

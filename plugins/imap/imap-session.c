@@ -356,7 +356,8 @@ imap_capabilities(const struct imap_session *s, struct mp_buf *out)
 			 " CHILDREN SPECIAL-USE CREATE-SPECIAL-USE"
 			 " LIST-EXTENDED LIST-STATUS STATUS=SIZE QUOTA"
 			 " QUOTA=RES-STORAGE QUOTA=RES-MESSAGE UIDPLUS MOVE"
-			 " BINARY ESEARCH SEARCHRES");
+			 " BINARY ESEARCH SEARCHRES SORT SORT=DISPLAY ESORT"
+			 " THREAD=ORDEREDSUBJECT THREAD=REFERENCES");
 	if (mp_conn_can_compress(s->conn))
 		mp_buf_puts(out, " COMPRESS=DEFLATE"); /* RFC 4978 */
 	if (s->cfg->append_limit > 0)                  /* RFC 7889 */
