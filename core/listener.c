@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -89,6 +90,12 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 				accept_failed(l, errno);
 			return;
 		}
+		/* A connection writes what a pass over its input produced
+		 * in one go, so Nagle's algorithm would only hold back the
+		 * end of a reply (the short last piece after a sendfile
+		 * range, say) until the client's delayed ACK. */
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1},
+				 sizeof(int));
 		mp_conn_accept(l, fd, (struct sockaddr *)&peer, len);
 	}
 }

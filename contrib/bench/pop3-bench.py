@@ -32,11 +32,13 @@ import argparse
 import asyncio
 import ctypes
 import email.utils
+import multiprocessing
 import os
 import random
 import resource
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -697,6 +699,118 @@ def cmd_compare(args):
     return 0
 
 
+# ---- retr: RETR throughput, sendfile on and off ------------------------------
+
+def retr_client(port, user, messages, duration, results):
+    """Logs in once, then RETRs its messages in turn for duration seconds,
+    reading into one buffer: a client that costs little next to the
+    server. Puts the bytes it received on results."""
+    s = socket.create_connection(("127.0.0.1", port))
+    buf = bytearray(1 << 22)
+    view = memoryview(buf)
+
+    def status():
+        line = b""
+        while not line.endswith(b"\r\n"):
+            c = s.recv(1)
+            if not c:
+                raise EOFError("closed")
+            line += c
+        if not line.startswith(b"+OK"):
+            raise RuntimeError(line.decode(errors="replace").strip())
+        return line
+
+    status()
+    s.sendall(b"USER %s\r\n" % user.encode())
+    status()
+    s.sendall(b"PASS %s\r\n" % PASSWORD.encode())
+    status()
+    total, n, end = 0, 0, time.monotonic() + duration
+    while time.monotonic() < end:
+        s.sendall(b"RETR %d\r\n" % (n % messages + 1))
+        n += 1
+        status()
+        tail = b""
+        while tail != b"\r\n.\r\n":
+            k = s.recv_into(view)
+            if k == 0:
+                raise EOFError("closed inside RETR")
+            total += k
+            tail = (tail + bytes(view[max(0, k - 5):k]))[-5:]
+    s.sendall(b"QUIT\r\n")
+    s.close()
+    results.put(total)
+
+
+def retr_point(server, args, sendfile):
+    """One load of args.clients RETR clients (processes, not coroutines:
+    the client must not be what limits)."""
+    results = multiprocessing.Queue()
+    procs = [multiprocessing.Process(
+        target=retr_client,
+        args=(server.port, "user%d@%s" % (i % args.users + 1, args.domain),
+              args.messages, args.duration, results))
+        for i in range(args.clients)]
+    cpu0, t0 = tree_cpu(server.pid()), time.monotonic()
+    for p in procs:
+        p.start()
+    total = sum(results.get(timeout=args.duration + 60) for _ in procs)
+    for p in procs:
+        p.join()
+    seconds = time.monotonic() - t0
+    cpu = tree_cpu(server.pid()) - cpu0
+    mb = total / 1e6
+    r = {"sendfile": sendfile, "mb": mb, "rate": mb / seconds,
+         "cpu_per_mb": cpu * 1000 / mb if mb else 0.0,
+         "server_cpu": cpu / seconds}
+    print("sendfile=%s MB=%.0f MB/s=%.0f server_cpu=%.0f%% "
+          "server_ms_per_MB=%.3f" % ("on" if sendfile else "off", mb,
+                                     r["rate"], r["server_cpu"] * 100,
+                                     r["cpu_per_mb"]))
+    sys.stdout.flush()
+    return r
+
+
+def cmd_retr(args):
+    root = os.path.join(args.workdir,
+                        time.strftime("pop3-retr-%Y%m%d-%H%M%S"))
+    os.makedirs(root)
+    os.chmod(root, 0o755)
+    log("data under %s; load average %.2f %.2f %.2f before the run"
+        % ((root,) + os.getloadavg()))
+    maildirs = os.path.join(root, "maildirs")
+    write_maildirs(maildirs, args.users, args.messages, args.size,
+                   args.domain)
+    moon = Moonpost(root, args.builddir, args)
+    moon.configure(maildirs)
+    with open(moon.conf) as f:
+        base = f.read()
+    rows = []
+    try:
+        # On and off in turn, so that whatever else the machine does
+        # meanwhile weighs on both alike.
+        for _ in range(args.rounds):
+            for sendfile in (True, False):
+                with open(moon.conf, "w") as f:
+                    f.write(base + "pop3 { sendfile = %s }\n"
+                            % ("true" if sendfile else "false"))
+                moon.start()
+                try:
+                    rows.append(retr_point(moon, args, sendfile))
+                finally:
+                    moon.stop()
+    finally:
+        print()
+        print("| sendfile | MB/s | server CPU | server CPU ms/MB |")
+        print("|---|---:|---:|---:|")
+        for r in rows:
+            print("| %s | %.0f | %.0f%% | %.3f |"
+                  % ("on" if r["sendfile"] else "off", r["rate"],
+                     r["server_cpu"] * 100, r["cpu_per_mb"]))
+        log("data left under %s" % root)
+    return 0
+
+
 # ---- command line ----------------------------------------------------------
 
 def add_account_options(p):
@@ -748,7 +862,27 @@ def main():
                    help="perf record moonpost during the largest load")
     add_account_options(c)
     c.set_defaults(password=PASSWORD)
+    t = sub.add_parser("retr", help="moonpost's RETR throughput with "
+                       "sendfile on and off")
+    t.add_argument("--builddir", default=os.path.join(HERE, "..", ".."))
+    t.add_argument("-d", "--duration", type=float, default=10.0,
+                   help="seconds of load per point (default 10)")
+    t.add_argument("-c", "--clients", type=int, default=2,
+                   help="client processes (default 2)")
+    t.add_argument("--messages", type=int, default=4,
+                   help="messages in each INBOX (default 4)")
+    t.add_argument("--size", type=int, default=2000000,
+                   help="message size in bytes (default 2000000)")
+    t.add_argument("--rounds", type=int, default=3,
+                   help="points per setting (default 3)")
+    t.add_argument("--workdir", default="/var/tmp")
+    t.add_argument("--users", type=int, default=4,
+                   help="accounts user1..userN (default 4)")
+    t.add_argument("--domain", default="example.test")
+    t.set_defaults(yescrypt_cost=0)
     args = p.parse_args()
+    if args.cmd == "retr":
+        return cmd_retr(args)
     return cmd_run(args) if args.cmd == "run" else cmd_compare(args)
 
 

@@ -126,7 +126,8 @@ sendfile_wanted(struct pop3_session *s, int fd)
 {
 	struct stat sb;
 
-	if (!mp_conn_can_send_file(s->conn) || fstat(fd, &sb) < 0 ||
+	if (!s->cfg->sendfile || !mp_conn_can_send_file(s->conn) ||
+	    fstat(fd, &sb) < 0 ||
 	    sb.st_size < POP3_SENDFILE_MIN)
 		return false;
 	s->stream.size = (uint64_t)sb.st_size;

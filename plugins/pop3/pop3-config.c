@@ -22,6 +22,9 @@ static const struct mp_cfg_field pop3_fields[] = {
 	FIELD(expire, MP_CFG_INT, .min = -1, .max = 100000,
 	      .help = "days announced as EXPIRE (-1: NEVER; 0: messages "
 		      "retrieved are deleted at QUIT)"),
+	FIELD(sendfile, MP_CFG_BOOL,
+	      .help = "send large messages with sendfile(2) when there is no "
+		      "TLS (off for file systems where it misbehaves)"),
 };
 
 static void
@@ -37,6 +40,7 @@ pop3_defaults(void *p)
 	 * client drains a larger INBOX over several sessions. */
 	c->max_messages = 100000;
 	c->expire = -1;
+	c->sendfile = true;
 }
 
 const struct mp_cfg_section pop3_config_section = {

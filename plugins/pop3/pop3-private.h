@@ -42,6 +42,7 @@ struct pop3_config {
 	int64_t max_errors;   /* client errors before it ends */
 	int64_t max_messages; /* messages of INBOX a session shows */
 	int64_t expire;       /* EXPIRE days, or -1 for NEVER */
+	bool sendfile;        /* RETR by sendfile(2) when it can */
 };
 
 extern const struct mp_cfg_section pop3_config_section;

@@ -696,7 +696,22 @@ class Tls(Base):
 
 
 class Settings(Base):
-    POP3 = 'timeout = "1s", expire = 0, max_messages = 2'
+    POP3 = ('timeout = "1s", expire = 0, max_messages = 2, '
+            'sendfile = false')
+
+    def test_sendfile_off(self):
+        body = "".join(".line %d\r\n" % i for i in range(20000))
+        self.deliver(message("big", body))
+        stored = self.stored()[0][2]
+        self.assertGreater(len(stored), 128 * 1024)
+        c = self.session()
+        self.assertEqual(c.cmd("RETR 1"), "+OK %d octets" % len(stored))
+        unstuffed, raw = c.multi()
+        self.assertEqual(unstuffed, stored)
+        self.assertEqual(raw, re.sub(rb"(^|\n)\.", rb"\1..", stored))
+        c.close()
+        self.d.wait_log(r"event=pop3_logout")
+        self.assertNotIn("event=sendfile", self.d.log())
 
     def test_expire_zero_and_max_messages(self):
         self.fill(3)
