@@ -194,6 +194,10 @@ imap_search_job_run(struct imap_search_job *job)
 		 * sees are gone from the index and match nothing. */
 		uint32_t seq = job_seq(job, all.v[i].uid);
 
+		/* Nobody waits for the answer any more. */
+		if (atomic_load_explicit(&job->head.cancelled,
+					 memory_order_relaxed))
+			break;
 		if (seq != 0 && !match_one(job, &all.v[i], seq))
 			break;
 	}

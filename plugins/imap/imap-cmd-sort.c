@@ -213,7 +213,8 @@ sort_work(void *arg)
 	struct sort_job *job = arg;
 
 	imap_search_job_run(&job->sj);
-	if (job->sj.result != MS_OK || job->sj.match_error)
+	if (job->sj.result != MS_OK || job->sj.match_error ||
+	    atomic_load(&job->sj.head.cancelled))
 		return;
 	if (job->thread)
 		imap_thread_set_format(job->thread_set, &job->threads);

@@ -14,6 +14,8 @@
 #ifndef IMAP_PRIVATE_H
 #define IMAP_PRIVATE_H
 
+#include <stdatomic.h>
+
 #include <moonpost/conn.h>
 #include <moonpost/plugin.h>
 
@@ -126,6 +128,9 @@ struct imap_view {
  * completion only frees it. */
 struct imap_job {
 	struct imap_session *s;
+	/* Set on the loop as the session closes; work on the pool that
+	 * may run long (a search of a big mailbox) checks it and stops. */
+	atomic_bool cancelled;
 	/* When set, called as the session closes (after s is cleared):
 	 * for a command whose state lives on without pool work to free it
 	 * (a response streaming on on_writable). */

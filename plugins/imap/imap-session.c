@@ -432,6 +432,7 @@ imap_on_close(struct mp_conn *conn)
 	imap_append_abort(s);
 	if (s->job != NULL) {
 		s->job->s = NULL; /* its completion frees it */
+		atomic_store(&s->job->cancelled, true);
 		if (s->job->abort != NULL)
 			s->job->abort(s->job);
 	}
