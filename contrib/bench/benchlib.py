@@ -1,7 +1,7 @@
 """benchlib.py - what the load generators of contrib/bench share: ports,
 config templates, daemons that stop, percentiles, perf. Python 3 standard
-library only; imported by smtp-bench.py and pop3-bench.py from the same
-folder."""
+library only; imported by smtp-bench.py, pop3-bench.py and imap-bench.py
+from the same folder."""
 
 import os
 import signal

@@ -30,13 +30,9 @@ Python 3 standard library only.
 
 import argparse
 import asyncio
-import ctypes
-import email.utils
 import multiprocessing
 import os
-import random
 import resource
-import shutil
 import signal
 import socket
 import subprocess
@@ -44,26 +40,18 @@ import sys
 import time
 from collections import Counter
 
-from benchlib import (HERE, REFERENCE_DIR, fill, int_list, log, percentile,
-                      perf_record, perf_stop, port_free, read_pid, terminate,
-                      wait_gone, wait_port)
+from benchlib import HERE, int_list, log, percentile, perf_record, \
+    perf_stop, terminate
+from mailbench import PASSWORD, Dovecot, Moonpost, tree_cpu, write_maildirs
 
 # A whole session must end within this; one that stalls longer is a
 # failure, not a slow figure. Generous: with 50 clients on a loaded 2-CPU
 # machine a session that waits for 50 yescrypt hashes takes 30 s.
 SESSION_TIMEOUT = 120.0
-PASSWORD = "bench-password"
 # Seconds of quiet before each load of compare, after a sync(2).
 SETTLE = 3.0
 # Bytes read from the socket at a time.
 CHUNK = 256 * 1024
-
-WORDS = ("the quarterly report is attached please review the figures before "
-         "our meeting on thursday we should also discuss the budget for next "
-         "year and the new hires in the support team let me know if you have "
-         "any questions or if anything in the numbers looks wrong to you "
-         "thanks again for your help with the migration last week").split()
-
 
 # ---- the load generator --------------------------------------------------
 
@@ -317,243 +305,6 @@ def cmd_run(args):
     return 0
 
 
-# ---- the accounts and their mail -------------------------------------------
-
-def make_message(user, seq, size, domain):
-    """A plain-text message of about size bytes, LF line ends (as Dovecot
-    keeps them on disk), one body line starting with a dot so that RETR
-    has to stuff it."""
-    rnd = random.Random(user * 1000 + seq)
-    date = email.utils.formatdate(1764000000 + user * 3600 + seq * 60)
-    head = ("Return-Path: <sender%d@bench.example>\n"
-            "Received: from client%d.bench.example ([192.0.2.%d])\n"
-            "\tby mx.bench.example with ESMTPS id B%05d%03d\n"
-            "\tfor <user%d@%s>; %s\n"
-            "Date: %s\n"
-            "From: \"Bench Sender %d\" <sender%d@bench.example>\n"
-            "To: <user%d@%s>\n"
-            "Subject: Quarterly figures, part %d\n"
-            "Message-ID: <%d.%d.pop3-bench@bench.example>\n"
-            "MIME-Version: 1.0\n"
-            "Content-Type: text/plain; charset=us-ascii\n"
-            "Content-Transfer-Encoding: 7bit\n"
-            "\n" % (seq, seq, seq % 254 + 1, user, seq, user, domain, date,
-                    date, seq, seq, user, domain, seq, user, seq))
-    lines, total = [], len(head)
-    while total < size - 20:
-        line = []
-        while sum(len(w) + 1 for w in line) < 66:
-            line.append(rnd.choice(WORDS))
-        text = " ".join(line).capitalize()
-        lines.append(text)
-        total += len(text) + 1
-    lines.insert(len(lines) // 2, ".. and the figures, once more")
-    return (head + "\n".join(lines) + "\n").encode()
-
-
-def write_maildirs(base, users, messages, size, domain):
-    """Dovecot-style Maildirs base/userN/Maildir with the messages in cur/,
-    named with their size (S=) and CRLF size (W=) as Dovecot names them."""
-    for u in range(1, users + 1):
-        md = os.path.join(base, "user%d" % u, "Maildir")
-        for sub in ("cur", "new", "tmp"):
-            os.makedirs(os.path.join(md, sub), exist_ok=True)
-        for m in range(1, messages + 1):
-            data = make_message(u, m, size, domain)
-            name = "%d.M%dP%dQ%d.pop3-bench,S=%d,W=%d:2," % (
-                1764000000 + m, m, os.getpid(), m, len(data),
-                len(data) + data.count(b"\n"))
-            with open(os.path.join(md, "cur", name), "wb") as f:
-                f.write(data)
-
-
-def yescrypt(password, cost):
-    """A yescrypt hash of password at libxcrypt cost 1..11, made by
-    libxcrypt itself (through ctypes: Python's crypt module is going)."""
-    lib = ctypes.CDLL("libcrypt.so.1")
-    lib.crypt_gensalt.restype = ctypes.c_char_p
-    lib.crypt_gensalt.argtypes = [ctypes.c_char_p, ctypes.c_ulong,
-                                  ctypes.c_char_p, ctypes.c_int]
-    lib.crypt.restype = ctypes.c_char_p
-    lib.crypt.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
-    setting = lib.crypt_gensalt(b"$y$", cost, None, 0)
-    out = lib.crypt(password.encode(), setting) if setting else None
-    if not out or not out.startswith(b"$y$"):
-        raise RuntimeError("libxcrypt cannot make a yescrypt hash of cost "
-                           "%d" % cost)
-    return out.decode()
-
-
-# ---- the two servers -------------------------------------------------------
-
-def free_port(first):
-    return next(p for p in range(first, 60000, 101) if port_free(p))
-
-
-class Moonpost:
-    name = "moonpost"
-
-    def __init__(self, root, builddir, args):
-        self.dir = os.path.join(root, "moonpost")
-        self.data = os.path.join(self.dir, "data")
-        self.conf = os.path.join(self.dir, "moonpost.conf")
-        self.builddir = os.path.abspath(builddir)
-        self.binary = os.path.join(self.builddir, "moonpost")
-        self.args = args
-        self.proc = None
-        self.logfile = os.path.join(root, "moonpost.log")
-
-    def cli(self, *argv, **kw):
-        return subprocess.run([self.binary] + list(argv), check=True, **kw)
-
-    def configure(self, maildirs):
-        """The config, the accounts (hashed by moonpost) and their mail,
-        imported from the Maildirs Dovecot will serve."""
-        os.makedirs(self.data)
-        self.port = free_port(31110)
-        fill("moonpost-pop3.conf.in", self.conf, {
-            "DATA": self.data, "PORT": self.port, "DOMAIN": self.args.domain,
-            "PLUGINS": os.path.join(self.builddir, "plugins", ".libs")})
-        log("moonpost: adding %d accounts (yescrypt) and importing their "
-            "mail" % self.args.users)
-        for u in range(1, self.args.users + 1):
-            user = "user%d@%s" % (u, self.args.domain)
-            self.cli("user", "add", user, "-c", self.conf,
-                     "--password-stdin", stdout=subprocess.DEVNULL,
-                     input=(PASSWORD + "\n").encode())
-            self.cli("import", "maildir", "-c", self.conf, "--quiet",
-                     os.path.join(maildirs, "user%d" % u, "Maildir"), user,
-                     stdout=subprocess.DEVNULL)
-        if self.args.yescrypt_cost:
-            self.rehash(self.args.yescrypt_cost)
-
-    def rehash(self, cost):
-        """Replaces every hash by one of the given cost, in the passwd
-        file's own format (`address:{YESCRYPT}$y$...`)."""
-        path = os.path.join(self.data, "passwd")
-        with open(path) as f:
-            addrs = [line.split(":", 1)[0] for line in f if ":" in line]
-        with open(path + ".new", "w") as f:
-            for addr in addrs:
-                f.write("%s:{YESCRYPT}%s\n"
-                        % (addr, yescrypt(PASSWORD, cost)))
-        os.chmod(path + ".new", os.stat(path).st_mode & 0o777)
-        os.replace(path + ".new", path)
-
-    def hashes(self):
-        """{address: yescrypt hash} of the passwd file, whose lines are
-        `address:{YESCRYPT}$y$... {SCRAM-SHA-256}...`."""
-        out = {}
-        with open(os.path.join(self.data, "passwd")) as f:
-            for line in f:
-                addr, _, creds = line.rstrip("\n").partition(":")
-                for cred in creds.split():
-                    if cred.upper().startswith("{YESCRYPT}$Y$"):
-                        out[addr] = cred[len("{YESCRYPT}"):]
-        return out
-
-    def start(self):
-        if not os.access(self.binary, os.X_OK):
-            raise RuntimeError("no %s: build first" % self.binary)
-        with open(self.logfile, "ab") as out:
-            self.proc = subprocess.Popen(
-                [self.binary, "serve", "-c", self.conf],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=out)
-        wait_port(self.port, 30, self.proc)
-        log("moonpost pid %d, pop3 on 127.0.0.1:%d, data in %s, log %s"
-            % (self.proc.pid, self.port, self.data, self.logfile))
-
-    def pid(self):
-        return self.proc.pid
-
-    def stop(self):
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        log("moonpost stopped")
-
-
-class Reference:
-    """A private Dovecot POP3 instance, all of it under root/reference."""
-    name = "dovecot"
-
-    def __init__(self, root, args):
-        self.dir = os.path.join(root, "reference")
-        self.args = args
-        self.conf = os.path.join(self.dir, "dovecot.conf")
-        self.vmail = os.path.join(self.dir, "vmail")
-        self.up = False
-
-    def install(self, allowed):
-        if os.path.exists("/usr/lib/dovecot/pop3"):
-            return
-        if not allowed:
-            raise RuntimeError("dovecot-pop3d is missing (--no-install)")
-        log("installing dovecot-core, dovecot-pop3d")
-        subprocess.run(["sh", os.path.join(REFERENCE_DIR, "install.sh"),
-                        "dovecot-core", "dovecot-pop3d"], check=True)
-
-    def home(self, u):
-        return os.path.join(self.vmail, self.args.domain, "user%d" % u)
-
-    def maildirs(self):
-        return os.path.join(self.vmail, self.args.domain)
-
-    def configure(self, hashes):
-        """The users file with moonpost's own hashes, as {CRYPT}: Dovecot
-        checks them with crypt(3), which is libxcrypt on Debian."""
-        d = self.dir
-        for sub in ("run", "state"):
-            os.makedirs(os.path.join(d, sub), exist_ok=True)
-        for p in (os.path.dirname(d), d):
-            os.chmod(p, 0o755)  # nobody passes through
-        for top, dirs, files in os.walk(self.vmail):
-            for name in dirs + files:
-                shutil.chown(os.path.join(top, name), "nobody", "nogroup")
-        shutil.chown(self.vmail, "nobody", "nogroup")
-        users = os.path.join(d, "users")
-        with open(users, "w") as f:
-            for u in range(1, self.args.users + 1):
-                addr = "user%d@%s" % (u, self.args.domain)
-                f.write("%s:{CRYPT}%s:65534:65534::%s::\n"
-                        % (addr, hashes[addr], self.home(u)))
-        os.chmod(users, 0o600)
-        shutil.chown(users, "dovecot")  # read by the auth process
-        self.port = free_port(32110)
-        fill("dovecot-pop3.conf.in", self.conf, {
-            "CONF": self.conf, "RUN": os.path.join(d, "run"),
-            "STATE": os.path.join(d, "state"),
-            "LOG": os.path.join(d, "dovecot.log"), "USERS": users,
-            "PORT": self.port, "POP3_MIN": self.args.pop3_min,
-            "LOGIN_MIN": self.args.login_min})
-
-    def start(self):
-        self.up = True  # from here on, stop() tries
-        subprocess.run(["dovecot", "-c", self.conf], check=True)
-        wait_port(self.port, 30)
-        version = subprocess.run(["dovecot", "--version"],
-                                 capture_output=True, text=True).stdout
-        log("dovecot %s, pop3 on 127.0.0.1:%d, data in %s"
-            % (version.split()[0] if version else "?", self.port, self.dir))
-
-    def pid(self):
-        return read_pid(os.path.join(self.dir, "run", "master.pid"))
-
-    def stop(self):
-        if not self.up:
-            return
-        self.up = False
-        pid = self.pid()
-        subprocess.run(["dovecot", "-c", self.conf, "stop"])
-        wait_gone(pid)
-        log("dovecot stopped")
-
-
 def load_args(args, server, clients, duration=0.0, count=0):
     a = argparse.Namespace(**vars(args))
     a.host, a.port = "127.0.0.1", server.port
@@ -575,29 +326,6 @@ def warm_up(server, args):
            "".join("; %s: %d" % kv for kv in r["failure_kinds"].items())))
     if r["sessions"] == 0:
         raise RuntimeError("no session succeeded")
-
-
-def tree_cpu(pid):
-    """CPU seconds used by pid and its descendants (those reaped
-    included)."""
-    stats, children = {}, {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        p = int(d)
-        stats[p] = sum(int(x) for x in fields[11:15])
-        children.setdefault(int(fields[1]), []).append(p)
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
-        total += stats.get(p, 0)
-        todo.extend(children.get(p, []))
-    return total / os.sysconf("SC_CLK_TCK")
 
 
 def point(server, args, clients):
@@ -643,7 +371,8 @@ def print_table(rows):
 def setup(root, args):
     """Both servers configured with the same accounts and mail; returns
     them, not started."""
-    ref = Reference(root, args)
+    ref = Dovecot(root, args, extra={"POP3_MIN": args.pop3_min,
+                                     "LOGIN_MIN": args.login_min})
     moon = Moonpost(root, args.builddir, args)
     if args.reference:
         ref.install(args.install)
