@@ -42,8 +42,9 @@ import sys
 import time
 from collections import Counter, defaultdict
 
-from benchlib import HERE, int_list, log, percentile, terminate
-from mailbench import PASSWORD, Dovecot, Moonpost, tree_cpu, write_maildirs
+from benchlib import log, percentile, terminate
+from mailbench import (PASSWORD, Dovecot, Moonpost, add_compare_options,
+                       tree_cpu, write_maildirs)
 
 # A command must be answered within this; longer is a failure.
 COMMAND_TIMEOUT = 120.0
@@ -552,34 +553,13 @@ def main():
         description="mixed IMAP benchmark (figures, never asserted)")
     sub = p.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("compare", help="moonpost against Dovecot")
-    c.add_argument("--builddir", default=os.path.join(HERE, "..", ".."))
-    c.add_argument("-d", "--duration", type=float, default=10.0,
-                   help="seconds of load per point (default 10)")
-    c.add_argument("--clients", type=int_list, default=[10, 100, 500],
-                   help="client counts (default 10,100,500)")
+    add_compare_options(c, "imap", [10, 100, 500], 50, 10.0)
     c.add_argument("--idle", type=int, default=1000,
                    help="idle IDLE sessions for the memory figure "
                    "(default 1000; 0: none)")
     c.add_argument("--users", type=int, default=100,
                    help="accounts user1..userN (default 100)")
     c.add_argument("--domain", default="example.test")
-    c.add_argument("--messages", type=int, default=50,
-                   help="messages in each INBOX (default 50)")
-    c.add_argument("--size", type=int, default=5000,
-                   help="message size in bytes (default 5000)")
-    c.add_argument("--workdir", default="/var/tmp")
-    c.add_argument("--no-moonpost", dest="moonpost", action="store_false")
-    c.add_argument("--no-reference", dest="reference", action="store_false")
-    c.add_argument("--no-install", dest="install", action="store_false",
-                   help="never apt-get the reference packages")
-    c.add_argument("--imap-min", type=int, default=16,
-                   help="Dovecot imap process_min_avail (default 16)")
-    c.add_argument("--login-min", type=int, default=os.cpu_count() or 1,
-                   help="Dovecot imap-login process_min_avail (default: "
-                   "the CPUs)")
-    c.add_argument("--yescrypt-cost", type=int, default=0,
-                   help="libxcrypt cost of the yescrypt hashes, 1 to 11 "
-                   "(default: as `moonpost user add` makes them)")
     args = p.parse_args()
     return cmd_compare(args)
 

@@ -13,7 +13,7 @@ import random
 import shutil
 import subprocess
 
-from benchlib import (REFERENCE_DIR, fill, log, port_free, read_pid,
+from benchlib import (REFERENCE_DIR, fill, int_list, log, port_free, read_pid,
                       wait_gone, wait_port)
 
 # Every account's password, on both servers.
@@ -303,3 +303,38 @@ def tree_cpu(pid):
         total += stats.get(p, 0)
         todo.extend(children.get(p, []))
     return total / os.sysconf("SC_CLK_TCK")
+
+
+def add_compare_options(p, proto, clients, messages, duration):
+    """The options of a `compare` subcommand that the POP3 and IMAP
+    benchmarks share: the build, the load, the mail and Dovecot's
+    tuning. proto is "pop3" or "imap"; the others are the defaults."""
+    p.add_argument("--builddir",
+                   default=os.path.join(os.path.dirname(
+                       os.path.abspath(__file__)), "..", ".."))
+    p.add_argument("-d", "--duration", type=float, default=duration,
+                   help="seconds of load per point (default %g)"
+                   % (duration or 15))
+    p.add_argument("--clients", type=int_list, default=clients,
+                   help="client counts (default %s)"
+                   % ",".join(str(n) for n in clients))
+    p.add_argument("--messages", type=int, default=messages,
+                   help="messages in each INBOX (default %d)" % messages)
+    p.add_argument("--size", type=int, default=5000,
+                   help="message size in bytes (default 5000)")
+    p.add_argument("--workdir", default="/var/tmp")
+    p.add_argument("--no-moonpost", dest="moonpost", action="store_false")
+    p.add_argument("--no-reference", dest="reference",
+                   action="store_false")
+    p.add_argument("--no-install", dest="install", action="store_false",
+                   help="never apt-get the reference packages")
+    p.add_argument("--%s-min" % proto, type=int,
+                   default=8 if proto == "pop3" else 16,
+                   help="Dovecot %s process_min_avail (default %d)"
+                   % (proto, 8 if proto == "pop3" else 16))
+    p.add_argument("--login-min", type=int, default=os.cpu_count() or 1,
+                   help="Dovecot %s-login process_min_avail (default: "
+                   "the CPUs)" % proto)
+    p.add_argument("--yescrypt-cost", type=int, default=0,
+                   help="libxcrypt cost of the yescrypt hashes, 1 to 11 "
+                   "(default: as `moonpost user add` makes them, 5)")

@@ -40,9 +40,10 @@ import sys
 import time
 from collections import Counter
 
-from benchlib import HERE, int_list, log, percentile, perf_record, \
+from benchlib import HERE, log, percentile, perf_record, \
     perf_stop, terminate
-from mailbench import PASSWORD, Dovecot, Moonpost, tree_cpu, write_maildirs
+from mailbench import (PASSWORD, Dovecot, Moonpost, add_compare_options,
+                       tree_cpu, write_maildirs)
 
 # A whole session must end within this; one that stalls longer is a
 # failure, not a slow figure. Generous: with 50 clients on a loaded 2-CPU
@@ -565,28 +566,7 @@ def main():
                    help="spread clients over 127.0.0.1..127.0.0.N")
     add_account_options(r)
     c = sub.add_parser("compare", help="moonpost against Dovecot")
-    c.add_argument("--builddir", default=os.path.join(HERE, "..", ".."))
-    c.add_argument("-d", "--duration", type=float, default=0,
-                   help="seconds of load per point (default 15)")
-    c.add_argument("--clients", type=int_list, default=[1, 10, 50],
-                   help="client counts (default 1,10,50)")
-    c.add_argument("--messages", type=int, default=10,
-                   help="messages in each INBOX (default 10)")
-    c.add_argument("--size", type=int, default=5000,
-                   help="message size in bytes (default 5000)")
-    c.add_argument("--workdir", default="/var/tmp")
-    c.add_argument("--no-moonpost", dest="moonpost", action="store_false")
-    c.add_argument("--no-reference", dest="reference", action="store_false")
-    c.add_argument("--no-install", dest="install", action="store_false",
-                   help="never apt-get the reference packages")
-    c.add_argument("--pop3-min", type=int, default=8,
-                   help="Dovecot pop3 process_min_avail (default 8)")
-    c.add_argument("--login-min", type=int, default=os.cpu_count() or 1,
-                   help="Dovecot pop3-login process_min_avail (default: "
-                   "the CPUs)")
-    c.add_argument("--yescrypt-cost", type=int, default=0,
-                   help="libxcrypt cost of the yescrypt hashes, 1 to 11 "
-                   "(default: as `moonpost user add` makes them, 5)")
+    add_compare_options(c, "pop3", [1, 10, 50], 10, 0)
     c.add_argument("--perf", action="store_true",
                    help="perf record moonpost during the largest load")
     add_account_options(c)
