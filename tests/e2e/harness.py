@@ -6,6 +6,7 @@ reports them as TAP for tests/run-tests.
 """
 
 import os
+import pwd
 import random
 import re
 import shutil
@@ -307,6 +308,74 @@ class TempDirTest(unittest.TestCase):
             d.stop()
         if not os.environ.get("MOONPOST_KEEP_TMP"):
             shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+class DaemonTest(TempDirTest):
+    """A `moonpost serve` of its own for each test, with the real plugins:
+    a data directory under self.tmp, a self-signed certificate (self.cert,
+    self.key), one loopback listener per LISTENERS entry (name, protocol,
+    and the rest of its `listen` fields, or ""), the accounts USERS with
+    PASSWORD, and config_extra() appended. self.d.ports[i] is the port of
+    LISTENERS[i]; ports after those are free for config_extra() to use.
+    A subclass may write files the config names in before_daemon()."""
+
+    HOSTNAME = "mail.example.test"
+    LISTENERS = ()
+    USERS = ("demo@example.test",)
+    PASSWORD = "correct horse battery"
+    CONFIG = ""
+
+    def setUp(self):
+        super().setUp()
+        os.chmod(self.tmp, 0o755)
+        self.data = os.path.join(self.tmp, "data")
+        self.cert, self.key = make_cert(self.tmp)
+        self.before_daemon()
+        self.d = start_config(
+            self.tmp, self.make_config,
+            plugin_dir=os.path.join(BUILDDIR, "plugins", ".libs"),
+            before_start=self.add_users)
+
+    def before_daemon(self):
+        pass
+
+    def config_extra(self, ports):
+        """Config text after the listeners; CONFIG unless overridden."""
+        return self.CONFIG
+
+    def make_config(self, ports):
+        listeners = "".join(
+            'listen {{ name = "{0}", protocol = "{1}", '
+            'address = "127.0.0.1:{2}"{3} }}\n'.format(
+                name, proto, ports[i], ", " + rest if rest else "")
+            for i, (name, proto, rest) in enumerate(self.LISTENERS))
+        return """
+hostname = "{host}"
+data_dir = "{data}"
+user = "{user}"
+domains = {{ "example.test" }}
+tls {{ cert = "{cert}", key = "{key}" }}
+{listeners}auth {{ max_failures_per_ip = 100, max_failures_per_account = 100 }}
+{extra}
+""".format(host=self.HOSTNAME, data=self.data,
+           user=pwd.getpwuid(os.geteuid()).pw_name, cert=self.cert,
+           key=self.key, listeners=listeners,
+           extra=self.config_extra(ports))
+
+    def add_users(self, config):
+        if os.path.exists(os.path.join(self.data, "passwd")):
+            return
+        os.makedirs(self.data, exist_ok=True)
+        for user in self.USERS:
+            status, _, err = run_cli(["user", "add", user, "-c", config,
+                                      "--password-stdin"],
+                                     input_text=self.PASSWORD + "\n")
+            self.assertEqual(status, 0, err)
+
+    def tearDown(self):
+        if hasattr(self, "d"):
+            self.assertEqual(self.d.stop(), 0, self.d.log())
+        super().tearDown()
 
 
 class TapResult(unittest.TestResult):

@@ -9,7 +9,6 @@ webhook that hangs or is down holds up no client."""
 import http.server
 import json
 import os
-import pwd
 import re
 import smtplib
 import subprocess
@@ -18,7 +17,7 @@ import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import LineClient, run_cli  # noqa: E402
+from harness import LineClient  # noqa: E402
 
 PASSWORD = "correct horse battery"
 USER = "demo@example.test"
@@ -91,54 +90,33 @@ class WebServer(http.server.ThreadingHTTPServer):
         self.server_close()
 
 
-class Base(harness.TempDirTest):
+class Base(harness.DaemonTest):
     """A daemon with an SMTP mx listener and a POP3 listener, and the
     scripts make_rules() gives."""
+
+    HOSTNAME = "mx.example.test"
+    LISTENERS = (("mx", "smtp", 'role = "mx"'), ("pop3", "pop3", ""))
+    USERS = USERS
 
     def make_rules(self):
         raise NotImplementedError
 
-    def setUp(self):
-        super().setUp()
-        os.chmod(self.tmp, 0o755)
-        self.data = os.path.join(self.tmp, "data")
+    def before_daemon(self):
         self.web = WebServer()
         self.rules = os.path.join(self.tmp, "rules.lua")
         with open(self.rules, "w") as f:
             f.write(self.make_rules())
-        self.d = harness.start_config(
-            self.tmp, self.make_config,
-            plugin_dir=os.path.join(harness.BUILDDIR, "plugins", ".libs"),
-            before_start=self.add_users)
+
+    def config_extra(self, ports):
+        return 'lua { scripts = { "%s" }, timeout = "20s" }' % self.rules
+
+    def setUp(self):
+        super().setUp()
         self.mx, self.pop3 = self.d.ports[:2]
 
-    def make_config(self, ports):
-        return """
-hostname = "mx.example.test"
-data_dir = "{data}"
-user = "{user}"
-domains = {{ "example.test" }}
-listen {{ name = "mx", protocol = "smtp", role = "mx",
-          address = "127.0.0.1:{p0}" }}
-listen {{ name = "pop3", protocol = "pop3", address = "127.0.0.1:{p1}" }}
-auth {{ max_failures_per_ip = 100, max_failures_per_account = 100 }}
-lua {{ scripts = {{ "{rules}" }}, timeout = "20s" }}
-""".format(data=self.data, user=pwd.getpwuid(os.geteuid()).pw_name,
-           p0=ports[0], p1=ports[1], rules=self.rules)
-
-    def add_users(self, config):
-        if os.path.exists(os.path.join(self.data, "passwd")):
-            return
-        os.makedirs(self.data, exist_ok=True)
-        for user in USERS:
-            status, _, err = run_cli(["user", "add", user, "-c", config,
-                                      "--password-stdin"],
-                                     input_text=PASSWORD + "\n")
-            self.assertEqual(status, 0, err)
-
     def tearDown(self):
-        self.web.stop()
-        self.assertEqual(self.d.stop(), 0, self.d.log())
+        if hasattr(self, "web"):
+            self.web.stop()
         super().tearDown()
 
     def smtp_send(self, subject, rcpt=USER):

@@ -11,7 +11,6 @@ import hmac
 import imaplib
 import os
 import poplib
-import pwd
 import re
 import smtplib
 import socket
@@ -21,7 +20,7 @@ import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import LineClient, run_cli  # noqa: E402
+from harness import LineClient  # noqa: E402
 
 PASSWORD = "correct horse battery"
 USER = "demo@example.test"
@@ -74,64 +73,32 @@ class ImapClient(LineClient):
         return untagged
 
 
-class Base(harness.TempDirTest):
+class Base(harness.DaemonTest):
     """A daemon with an imap (STARTTLS) listener, an imaps one, an mx and
     a pop3 one on loopback, and an imap one on another address of the
     machine when it has one."""
 
-    def setUp(self):
-        super().setUp()
-        os.chmod(self.tmp, 0o755)
-        self.data = os.path.join(self.tmp, "data")
-        self.cert, self.key = harness.make_cert(self.tmp)
-        self.outside = outside_address()
-        self.d = harness.start_config(
-            self.tmp, self.make_config,
-            plugin_dir=os.path.join(harness.BUILDDIR, "plugins", ".libs"),
-            before_start=self.add_users)
-        self.imap, self.imaps, self.mx, self.pop3, self.imap_out = \
-            self.d.ports[:5]
+    LISTENERS = (("imap", "imap", 'tls = "starttls"'),
+                 ("imaps", "imap", 'tls = "implicit"'),
+                 ("mx", "smtp", 'role = "mx", tls = "starttls"'),
+                 ("pop3", "pop3", 'tls = "starttls"'))
+    USERS = (USER, "bob@example.test")
 
-    def make_config(self, ports):
+    def before_daemon(self):
+        self.outside = outside_address()
+
+    def config_extra(self, ports):
         outside = ""
         if self.outside:
             outside = ('listen { name = "imap-out", protocol = "imap", '
-                       'address = "%s:%d", tls = "starttls" }'
+                       'address = "%s:%d", tls = "starttls" }\n'
                        % (self.outside, ports[4]))
-        return """
-hostname = "mail.example.test"
-data_dir = "{data}"
-user = "{user}"
-domains = {{ "example.test" }}
-tls {{ cert = "{cert}", key = "{key}" }}
-listen {{ name = "imap", protocol = "imap",
-          address = "127.0.0.1:{p0}", tls = "starttls" }}
-listen {{ name = "imaps", protocol = "imap",
-          address = "127.0.0.1:{p1}", tls = "implicit" }}
-listen {{ name = "mx", protocol = "smtp", role = "mx",
-          address = "127.0.0.1:{p2}", tls = "starttls" }}
-listen {{ name = "pop3", protocol = "pop3",
-          address = "127.0.0.1:{p3}", tls = "starttls" }}
-{outside}
-auth {{ max_failures_per_ip = 100, max_failures_per_account = 100 }}
-imap {{ max_errors = 5 }}
-""".format(data=self.data, user=pwd.getpwuid(os.geteuid()).pw_name,
-           cert=self.cert, key=self.key, p0=ports[0], p1=ports[1],
-           p2=ports[2], p3=ports[3], outside=outside)
+        return outside + "imap { max_errors = 5 }"
 
-    def add_users(self, config):
-        if os.path.exists(os.path.join(self.data, "passwd")):
-            return
-        os.makedirs(self.data, exist_ok=True)
-        for user in (USER, "bob@example.test"):
-            status, _, err = run_cli(["user", "add", user, "-c", config,
-                                      "--password-stdin"],
-                                     input_text=PASSWORD + "\n")
-            self.assertEqual(status, 0, err)
-
-    def tearDown(self):
-        self.assertEqual(self.d.stop(), 0, self.d.log())
-        super().tearDown()
+    def setUp(self):
+        super().setUp()
+        self.imap, self.imaps, self.mx, self.pop3, self.imap_out = \
+            self.d.ports[:5]
 
     def deliver(self, msg, rcpt=USER):
         res = subprocess.run([harness.MOONPOST, "deliver", "-r", rcpt, "-f",

@@ -8,14 +8,13 @@ the message files directly."""
 
 import imaplib
 import os
-import pwd
 import sqlite3
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import LineClient, run_cli  # noqa: E402
+from harness import LineClient  # noqa: E402
 
 PASSWORD = "correct horse battery"
 USER = "demo@example.test"
@@ -53,50 +52,18 @@ class ImapClient(LineClient):
         assert reply.startswith("l OK"), reply
 
 
-class Base(harness.TempDirTest):
-    EXTRA = ""
+class Base(harness.DaemonTest):
+    LISTENERS = (("imap", "imap", 'tls = "starttls"'),)
     APPEND_LIMIT = LIMIT
+
+    def config_extra(self, ports):
+        return "imap { append_limit = %d }\n%s" % (self.APPEND_LIMIT,
+                                                    self.CONFIG)
 
     def setUp(self):
         super().setUp()
-        os.chmod(self.tmp, 0o755)
-        self.data = os.path.join(self.tmp, "data")
-        self.cert, self.key = harness.make_cert(self.tmp)
-        self.d = harness.start_config(
-            self.tmp, self.make_config,
-            plugin_dir=os.path.join(harness.BUILDDIR, "plugins", ".libs"),
-            before_start=self.add_users)
         self.port = self.d.ports[0]
         self.account = os.path.join(self.data, "mail", "example.test", "demo")
-
-    def make_config(self, ports):
-        return """
-hostname = "mail.example.test"
-data_dir = "{data}"
-user = "{user}"
-domains = {{ "example.test" }}
-tls {{ cert = "{cert}", key = "{key}" }}
-listen {{ name = "imap", protocol = "imap",
-          address = "127.0.0.1:{p0}", tls = "starttls" }}
-auth {{ max_failures_per_ip = 100, max_failures_per_account = 100 }}
-imap {{ append_limit = {limit} }}
-{extra}
-""".format(data=self.data, user=pwd.getpwuid(os.geteuid()).pw_name,
-           cert=self.cert, key=self.key, p0=ports[0],
-           limit=self.APPEND_LIMIT, extra=self.EXTRA)
-
-    def add_users(self, config):
-        if os.path.exists(os.path.join(self.data, "passwd")):
-            return
-        os.makedirs(self.data, exist_ok=True)
-        status, _, err = run_cli(["user", "add", USER, "-c", config,
-                                  "--password-stdin"],
-                                 input_text=PASSWORD + "\n")
-        self.assertEqual(status, 0, err)
-
-    def tearDown(self):
-        self.assertEqual(self.d.stop(), 0, self.d.log())
-        super().tearDown()
 
     # --- the mailstore, from outside ------------------------------------
 
@@ -402,7 +369,7 @@ class Concurrency(Base):
 
 class Limits(Base):
     APPEND_LIMIT = 100000
-    EXTRA = "quota { storage = 3000 }"
+    CONFIG = "quota { storage = 3000 }"
 
     def test_toobig_nonsync_drained(self):
         c = self.client()

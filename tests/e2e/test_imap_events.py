@@ -8,12 +8,11 @@ command that committed the change; a hook that fails changes no reply."""
 import base64
 import imaplib
 import os
-import pwd
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import LineClient, run_cli  # noqa: E402
+from harness import LineClient  # noqa: E402
 
 PASSWORD = "correct horse battery"
 USER = "demo@example.test"
@@ -81,47 +80,23 @@ end
 MSG = b"From: a@example.org\r\nSubject: hi\r\n\r\nHello.\r\n"
 
 
-class Base(harness.TempDirTest):
+class Base(harness.DaemonTest):
+    LISTENERS = (("imap", "imap", ""),)
+    USERS = USERS
     rules = RULES
 
-    def setUp(self):
-        super().setUp()
-        os.chmod(self.tmp, 0o755)
-        self.data = os.path.join(self.tmp, "data")
+    def before_daemon(self):
         self.rules_path = os.path.join(self.tmp, "rules.lua")
         with open(self.rules_path, "w") as f:
             f.write(self.rules)
-        self.d = harness.start_config(
-            self.tmp, self.make_config,
-            plugin_dir=os.path.join(harness.BUILDDIR, "plugins", ".libs"),
-            before_start=self.add_users)
+
+    def config_extra(self, ports):
+        return 'lua { scripts = { "%s" }, timeout = "20s" }' % (
+            self.rules_path)
+
+    def setUp(self):
+        super().setUp()
         self.port = self.d.ports[0]
-
-    def make_config(self, ports):
-        return """
-hostname = "mail.example.test"
-data_dir = "{data}"
-user = "{user}"
-domains = {{ "example.test" }}
-listen {{ name = "imap", protocol = "imap", address = "127.0.0.1:{p0}" }}
-auth {{ max_failures_per_ip = 100, max_failures_per_account = 100 }}
-lua {{ scripts = {{ "{rules}" }}, timeout = "20s" }}
-""".format(data=self.data, user=pwd.getpwuid(os.geteuid()).pw_name,
-           p0=ports[0], rules=self.rules_path)
-
-    def add_users(self, config):
-        if os.path.exists(os.path.join(self.data, "passwd")):
-            return
-        os.makedirs(self.data, exist_ok=True)
-        for user in USERS:
-            status, _, err = run_cli(["user", "add", user, "-c", config,
-                                      "--password-stdin"],
-                                     input_text=PASSWORD + "\n")
-            self.assertEqual(status, 0, err)
-
-    def tearDown(self):
-        self.assertEqual(self.d.stop(), 0, self.d.log())
-        super().tearDown()
 
     def raw(self):
         c = LineClient(self.port)

@@ -9,7 +9,6 @@ buffer it)."""
 import base64
 import hashlib
 import os
-import pwd
 import re
 import subprocess
 import sys
@@ -122,45 +121,14 @@ def literal_of(resp, name):
     return rest[m.end():m.end() + n]
 
 
-class Base(harness.TempDirTest):
+class Base(harness.DaemonTest):
+    LISTENERS = (("imap", "imap", 'tls = "starttls"'),)
+    USERS = (USER, "bob@example.test")
+
     def setUp(self):
         super().setUp()
-        os.chmod(self.tmp, 0o755)
-        self.data = os.path.join(self.tmp, "data")
-        self.cert, self.key = harness.make_cert(self.tmp)
-        self.d = harness.start_config(
-            self.tmp, self.make_config,
-            plugin_dir=os.path.join(harness.BUILDDIR, "plugins", ".libs"),
-            before_start=self.add_users)
         self.port = self.d.ports[0]
         self.account = os.path.join(self.data, "mail", "example.test", "demo")
-
-    def make_config(self, ports):
-        return """
-hostname = "mail.example.test"
-data_dir = "{data}"
-user = "{user}"
-domains = {{ "example.test" }}
-tls {{ cert = "{cert}", key = "{key}" }}
-listen {{ name = "imap", protocol = "imap",
-          address = "127.0.0.1:{p0}", tls = "starttls" }}
-auth {{ max_failures_per_ip = 100, max_failures_per_account = 100 }}
-""".format(data=self.data, user=pwd.getpwuid(os.geteuid()).pw_name,
-           cert=self.cert, key=self.key, p0=ports[0])
-
-    def add_users(self, config):
-        if os.path.exists(os.path.join(self.data, "passwd")):
-            return
-        os.makedirs(self.data, exist_ok=True)
-        for user in (USER, "bob@example.test"):
-            status, _, err = run_cli(["user", "add", user, "-c", config,
-                                      "--password-stdin"],
-                                     input_text=PASSWORD + "\n")
-            self.assertEqual(status, 0, err)
-
-    def tearDown(self):
-        self.assertEqual(self.d.stop(), 0, self.d.log())
-        super().tearDown()
 
     def deliver(self, msg, rcpt=USER):
         res = subprocess.run([harness.MOONPOST, "deliver", "-r", rcpt, "-f",

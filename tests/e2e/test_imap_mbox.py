@@ -6,7 +6,6 @@ response code and attribute is seen as sent; messages put in with
 `moonpost deliver`."""
 
 import os
-import pwd
 import re
 import sqlite3
 import subprocess
@@ -15,7 +14,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import LineClient, run_cli  # noqa: E402
+from harness import LineClient  # noqa: E402
 
 PASSWORD = "correct horse battery"
 USER = "demo@example.test"
@@ -89,49 +88,18 @@ def parse_status(lines):
     return out
 
 
-class Base(harness.TempDirTest):
-    CONFIG = ""
+class Base(harness.DaemonTest):
+    LISTENERS = (("imap", "imap", 'tls = "starttls"'),)
 
     def setUp(self):
         super().setUp()
-        os.chmod(self.tmp, 0o755)
-        self.data = os.path.join(self.tmp, "data")
-        self.cert, self.key = harness.make_cert(self.tmp)
-        self.d = harness.start_config(
-            self.tmp, self.make_config,
-            plugin_dir=os.path.join(harness.BUILDDIR, "plugins", ".libs"),
-            before_start=self.add_users)
         self.port = self.d.ports[0]
         self.account = os.path.join(self.data, "mail", "example.test", "demo")
         self.clients = []
 
-    def make_config(self, ports):
-        return """
-hostname = "mail.example.test"
-data_dir = "{data}"
-user = "{user}"
-domains = {{ "example.test" }}
-tls {{ cert = "{cert}", key = "{key}" }}
-listen {{ name = "imap", protocol = "imap",
-          address = "127.0.0.1:{p0}", tls = "starttls" }}
-auth {{ max_failures_per_ip = 100, max_failures_per_account = 100 }}
-{extra}
-""".format(data=self.data, user=pwd.getpwuid(os.geteuid()).pw_name,
-           cert=self.cert, key=self.key, p0=ports[0], extra=self.CONFIG)
-
-    def add_users(self, config):
-        if os.path.exists(os.path.join(self.data, "passwd")):
-            return
-        os.makedirs(self.data, exist_ok=True)
-        status, _, err = run_cli(["user", "add", USER, "-c", config,
-                                  "--password-stdin"],
-                                 input_text=PASSWORD + "\n")
-        self.assertEqual(status, 0, err)
-
     def tearDown(self):
         for c in self.clients:
             c.close()
-        self.assertEqual(self.d.stop(), 0, self.d.log())
         super().tearDown()
 
     def deliver(self, msg):

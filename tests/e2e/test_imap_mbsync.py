@@ -22,7 +22,6 @@ import base64
 import glob
 import imaplib
 import os
-import pwd
 import random
 import re
 import shutil
@@ -33,7 +32,6 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import run_cli  # noqa: E402
 
 PASSWORD = "correct horse battery"
 USER = "demo@example.test"
@@ -149,55 +147,22 @@ def parse_flags(text):
     return {f for f in text.split() if f != "\\Recent"}
 
 
-class Base(harness.TempDirTest):
+class Base(harness.DaemonTest):
     """A daemon with an imap (STARTTLS) and an imaps listener on
     loopback; mbsync's config, state and Maildir in the temp dir."""
+
+    LISTENERS = (("imap", "imap", 'tls = "starttls"'),
+                 ("imaps", "imap", 'tls = "implicit"'))
 
     def setUp(self):
         self.mbsync, why = ensure_mbsync()
         if self.mbsync is None:
             self.skipTest(why)
         super().setUp()
-        os.chmod(self.tmp, 0o755)
-        self.data = os.path.join(self.tmp, "data")
-        self.cert, self.key = harness.make_cert(self.tmp)
-        self.d = harness.start_config(
-            self.tmp, self.make_config,
-            plugin_dir=os.path.join(harness.BUILDDIR, "plugins", ".libs"),
-            before_start=self.add_users)
         self.imap_port, self.imaps_port = self.d.ports[:2]
         self.local = os.path.join(self.tmp, "Mail")
         os.makedirs(self.local)
         self.runs = 0
-
-    def make_config(self, ports):
-        return """
-hostname = "mail.example.test"
-data_dir = "{data}"
-user = "{user}"
-domains = {{ "example.test" }}
-tls {{ cert = "{cert}", key = "{key}" }}
-listen {{ name = "imap", protocol = "imap",
-          address = "127.0.0.1:{p0}", tls = "starttls" }}
-listen {{ name = "imaps", protocol = "imap",
-          address = "127.0.0.1:{p1}", tls = "implicit" }}
-auth {{ max_failures_per_ip = 100, max_failures_per_account = 100 }}
-""".format(data=self.data, user=pwd.getpwuid(os.geteuid()).pw_name,
-           cert=self.cert, key=self.key, p0=ports[0], p1=ports[1])
-
-    def add_users(self, config):
-        if os.path.exists(os.path.join(self.data, "passwd")):
-            return
-        os.makedirs(self.data, exist_ok=True)
-        status, _, err = run_cli(["user", "add", USER, "-c", config,
-                                  "--password-stdin"],
-                                 input_text=PASSWORD + "\n")
-        self.assertEqual(status, 0, err)
-
-    def tearDown(self):
-        if hasattr(self, "d"):
-            self.assertEqual(self.d.stop(), 0, self.d.log())
-        super().tearDown()
 
     # --- the server side ---------------------------------------------------
 

@@ -9,7 +9,6 @@ import hashlib
 import hmac
 import os
 import poplib
-import pwd
 import random
 import re
 import shutil
@@ -22,7 +21,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import LineClient, run_cli  # noqa: E402
+from harness import LineClient  # noqa: E402
 
 PASSWORD = "correct horse battery"
 USER = "demo@example.test"
@@ -106,61 +105,30 @@ def outside_address():
     return None if ip.startswith("127.") else ip
 
 
-class Base(harness.TempDirTest):
+class Base(harness.DaemonTest):
     """A daemon with a pop3 (STLS) and a pop3s listener on loopback, and
     one on another address of the machine when it has one."""
 
+    LISTENERS = (("pop3", "pop3", 'tls = "starttls"'),
+                 ("pop3s", "pop3", 'tls = "implicit"'))
+    USERS = (USER, "bob@example.test")
     POP3 = ""
 
-    def setUp(self):
-        super().setUp()
-        os.chmod(self.tmp, 0o755)
-        self.data = os.path.join(self.tmp, "data")
-        self.cert, self.key = harness.make_cert(self.tmp)
+    def before_daemon(self):
         self.outside = outside_address()
-        self.d = harness.start_config(
-            self.tmp, self.make_config,
-            plugin_dir=os.path.join(harness.BUILDDIR, "plugins", ".libs"),
-            before_start=self.add_users)
-        self.pop3, self.pop3s, self.pop3_out = self.d.ports[:3]
-        self.account = os.path.join(self.data, "mail", "example.test", "demo")
 
-    def make_config(self, ports):
+    def config_extra(self, ports):
         outside = ""
         if self.outside:
             outside = ('listen { name = "pop3-out", protocol = "pop3", '
-                       'address = "%s:%d", tls = "starttls" }'
+                       'address = "%s:%d", tls = "starttls" }\n'
                        % (self.outside, ports[2]))
-        return """
-hostname = "mail.example.test"
-data_dir = "{data}"
-user = "{user}"
-domains = {{ "example.test" }}
-tls {{ cert = "{cert}", key = "{key}" }}
-listen {{ name = "pop3", protocol = "pop3",
-          address = "127.0.0.1:{p0}", tls = "starttls" }}
-listen {{ name = "pop3s", protocol = "pop3",
-          address = "127.0.0.1:{p1}", tls = "implicit" }}
-{outside}
-auth {{ max_failures_per_ip = 100, max_failures_per_account = 100 }}
-pop3 {{ {pop3} }}
-""".format(data=self.data, user=pwd.getpwuid(os.geteuid()).pw_name,
-           cert=self.cert, key=self.key, p0=ports[0], p1=ports[1],
-           outside=outside, pop3=self.POP3)
+        return outside + "pop3 { %s }" % self.POP3
 
-    def add_users(self, config):
-        if os.path.exists(os.path.join(self.data, "passwd")):
-            return
-        os.makedirs(self.data, exist_ok=True)
-        for user in (USER, "bob@example.test"):
-            status, _, err = run_cli(["user", "add", user, "-c", config,
-                                      "--password-stdin"],
-                                     input_text=PASSWORD + "\n")
-            self.assertEqual(status, 0, err)
-
-    def tearDown(self):
-        self.assertEqual(self.d.stop(), 0, self.d.log())
-        super().tearDown()
+    def setUp(self):
+        super().setUp()
+        self.pop3, self.pop3s, self.pop3_out = self.d.ports[:3]
+        self.account = os.path.join(self.data, "mail", "example.test", "demo")
 
     # --- the mailstore, from outside ------------------------------------
 
