@@ -44,7 +44,7 @@ from collections import Counter, defaultdict
 
 from benchlib import log, percentile, terminate
 from mailbench import (PASSWORD, Dovecot, Moonpost, add_compare_options,
-                       tree_cpu, write_maildirs)
+                       process_tree, tree_cpu, write_maildirs)
 
 # A command must be answered within this; longer is a failure.
 COMMAND_TIMEOUT = 120.0
@@ -280,30 +280,11 @@ def run_load(args, port, clients, duration=0.0, count=0):
 
 # ---- memory per idle session ---------------------------------------------
 
-def proc_tree(pid):
-    children = defaultdict(list)
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError):
-            continue
-        children[ppid].append(int(d))
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo.extend(children.get(p, []))
-    return out
-
-
 def memory_kb(pid, field):
     """field (Pss or Rss, from smaps_rollup) summed over pid and its
     descendants, in KB, and how many processes that is."""
     total, n = 0, 0
-    for p in proc_tree(pid):
+    for p in process_tree(pid):
         try:
             with open("/proc/%d/smaps_rollup" % p) as f:
                 for line in f:

@@ -282,27 +282,42 @@ class Dovecot:
         log("dovecot stopped")
 
 
-def tree_cpu(pid):
-    """CPU seconds used by pid and its descendants (those reaped
-    included)."""
-    stats, children = {}, {}
+def _proc_stats():
+    """{pid: (ppid, fields after the command name)} of every process."""
+    out = {}
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
         try:
             with open("/proc/%s/stat" % d) as f:
                 fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
+        except (OSError, IndexError):
             continue
-        p = int(d)
-        stats[p] = sum(int(x) for x in fields[11:15])
-        children.setdefault(int(fields[1]), []).append(p)
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
-        total += stats.get(p, 0)
-        todo.extend(children.get(p, []))
-    return total / os.sysconf("SC_CLK_TCK")
+        out[int(d)] = (int(fields[1]), fields)
+    return out
+
+
+def process_tree(pid, stats=None):
+    """pid and every process below it."""
+    stats = stats if stats is not None else _proc_stats()
+    children = {}
+    for p, (ppid, _) in stats.items():
+        children.setdefault(ppid, []).append(p)
+    tree, stack = [], [pid]
+    while stack:
+        p = stack.pop()
+        tree.append(p)
+        stack.extend(children.get(p, []))
+    return tree
+
+
+def tree_cpu(pid):
+    """CPU seconds used by pid and its descendants (those reaped
+    included)."""
+    stats = _proc_stats()
+    ticks = sum(sum(int(x) for x in stats[p][1][11:15])
+                for p in process_tree(pid, stats) if p in stats)
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def add_compare_options(p, proto, clients, messages, duration):

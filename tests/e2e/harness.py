@@ -335,6 +335,7 @@ class DaemonTest(TempDirTest):
             self.tmp, self.make_config,
             plugin_dir=os.path.join(BUILDDIR, "plugins", ".libs"),
             before_start=self.add_users)
+        self.clients = []  # closed at tearDown
 
     def before_daemon(self):
         pass
@@ -372,7 +373,18 @@ tls {{ cert = "{cert}", key = "{key}" }}
                                      input_text=self.PASSWORD + "\n")
             self.assertEqual(status, 0, err)
 
+    def deliver(self, msg, rcpt=None):
+        """Delivers msg (bytes) to rcpt (the first of USERS) with
+        `moonpost deliver`, as a local MDA would."""
+        res = subprocess.run([MOONPOST, "deliver", "-r", rcpt or self.USERS[0],
+                              "-f", "ann@example.org", "-c",
+                              self.d.config_path],
+                             input=msg, capture_output=True, timeout=120)
+        self.assertEqual(res.returncode, 0, res.stderr)
+
     def tearDown(self):
+        for c in getattr(self, "clients", []):
+            c.close()
         if hasattr(self, "d"):
             self.assertEqual(self.d.stop(), 0, self.d.log())
         super().tearDown()

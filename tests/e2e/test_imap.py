@@ -14,7 +14,6 @@ import poplib
 import re
 import smtplib
 import socket
-import subprocess
 import sys
 import zlib
 
@@ -99,12 +98,6 @@ class Base(harness.DaemonTest):
         super().setUp()
         self.imap, self.imaps, self.mx, self.pop3, self.imap_out = \
             self.d.ports[:5]
-
-    def deliver(self, msg, rcpt=USER):
-        res = subprocess.run([harness.MOONPOST, "deliver", "-r", rcpt, "-f",
-                              "ann@example.org", "-c", self.d.config_path],
-                             input=msg, capture_output=True, timeout=120)
-        self.assertEqual(res.returncode, 0, res.stderr)
 
     def smtp_deliver(self, msg, rcpt=USER):
         with smtplib.SMTP("127.0.0.1", self.mx, timeout=30) as s:

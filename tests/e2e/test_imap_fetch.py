@@ -10,7 +10,6 @@ import base64
 import hashlib
 import os
 import re
-import subprocess
 import sys
 import time
 
@@ -129,12 +128,6 @@ class Base(harness.DaemonTest):
         super().setUp()
         self.port = self.d.ports[0]
         self.account = os.path.join(self.data, "mail", "example.test", "demo")
-
-    def deliver(self, msg, rcpt=USER):
-        res = subprocess.run([harness.MOONPOST, "deliver", "-r", rcpt, "-f",
-                              "ann@example.org", "-c", self.d.config_path],
-                             input=msg, capture_output=True, timeout=120)
-        self.assertEqual(res.returncode, 0, res.stderr)
 
     def stored(self, uid):
         import sqlite3

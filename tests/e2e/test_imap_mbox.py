@@ -8,7 +8,6 @@ response code and attribute is seen as sent; messages put in with
 import os
 import re
 import sqlite3
-import subprocess
 import sys
 import time
 
@@ -95,18 +94,6 @@ class Base(harness.DaemonTest):
         super().setUp()
         self.port = self.d.ports[0]
         self.account = os.path.join(self.data, "mail", "example.test", "demo")
-        self.clients = []
-
-    def tearDown(self):
-        for c in self.clients:
-            c.close()
-        super().tearDown()
-
-    def deliver(self, msg):
-        res = subprocess.run([harness.MOONPOST, "deliver", "-r", USER, "-f",
-                              "ann@example.org", "-c", self.d.config_path],
-                             input=msg, capture_output=True, timeout=120)
-        self.assertEqual(res.returncode, 0, res.stderr)
 
     def db(self, sql, *args):
         db = sqlite3.connect(os.path.join(self.account, "index.sqlite"))

@@ -166,12 +166,6 @@ class Base(harness.DaemonTest):
 
     # --- the server side ---------------------------------------------------
 
-    def deliver(self, msg):
-        res = subprocess.run([harness.MOONPOST, "deliver", "-r", USER, "-f",
-                              "ann@example.org", "-c", self.d.config_path],
-                             input=msg, capture_output=True, timeout=120)
-        self.assertEqual(res.returncode, 0, res.stderr)
-
     def imap(self):
         """imaplib over the plain port: LOGIN is allowed from loopback."""
         m = imaplib.IMAP4("127.0.0.1", self.imap_port,

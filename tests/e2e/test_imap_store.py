@@ -8,7 +8,6 @@ their next command, never an EXPUNGE in the middle of a STORE."""
 import os
 import re
 import sqlite3
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -63,18 +62,6 @@ class Base(harness.DaemonTest):
         super().setUp()
         self.port = self.d.ports[0]
         self.account = os.path.join(self.data, "mail", "example.test", "demo")
-        self.clients = []
-
-    def tearDown(self):
-        for c in self.clients:
-            c.close()
-        super().tearDown()
-
-    def deliver(self, msg):
-        res = subprocess.run([harness.MOONPOST, "deliver", "-r", USER, "-f",
-                              "ann@example.org", "-c", self.d.config_path],
-                             input=msg, capture_output=True, timeout=120)
-        self.assertEqual(res.returncode, 0, res.stderr)
 
     def fill(self, n):
         for i in range(n):

@@ -132,12 +132,6 @@ class Base(harness.DaemonTest):
 
     # --- the mailstore, from outside ------------------------------------
 
-    def deliver(self, msg, rcpt=USER):
-        res = subprocess.run([harness.MOONPOST, "deliver", "-r", rcpt, "-f",
-                              "ann@example.org", "-c", self.d.config_path],
-                             input=msg, capture_output=True, timeout=120)
-        self.assertEqual(res.returncode, 0, res.stderr)
-
     def index(self):
         return sqlite3.connect(os.path.join(self.account, "index.sqlite"))
 

@@ -542,8 +542,8 @@ test_msgid(void)
 	static const char *const cases[][2] = {
 		{"<a@b>", "[a@b]"},
 		{"<\"a.b\"@c.example>", "[a.b@c.example]"},
-		{"<\"01KF8JCEOCBS0045PS\"@xxx.yyy.com>",
-		 "[01KF8JCEOCBS0045PS@xxx.yyy.com]"},
+		{"<\"01KF8JCEOCBS0045PS\"@mail.example.net>",
+		 "[01KF8JCEOCBS0045PS@mail.example.net]"},
 		{" <a@b>\r\n <c@d>\t<e@f>", "[a@b] [c@d] [e@f]"},
 		{"<a@b><c@d>", "[a@b] [c@d]"},
 		{"<a (comment (nested)) @b>", "[a@b]"},
